@@ -1,0 +1,66 @@
+//! The shared `pool_size` budget, leased to threads in batches.
+//!
+//! Every idle element owns one unit of budget. A unit is in exactly one of three places: free
+//! (counted here), leased to a thread (its [`LocalList::lease`](crate::local::LocalList)), or
+//! travelling with an element through the global shard. Their sum is `pool_size`, so the number
+//! of idle elements, which never exceeds the units leased plus the units in the global shard,
+//! never exceeds `pool_size` either.
+//!
+//! Threads take units in batches, so the shared counter below is written once per batch rather
+//! than once per `put`.
+
+use crate::sync::{AtomicUsize, Ordering::Relaxed};
+
+/// The free units of a pool's budget.
+///
+/// Padded to its own cache line: it is written on every lease and release, and sits next to
+/// read-mostly pool state that every hot path loads.
+#[repr(align(128))]
+pub(crate) struct Budget {
+    /// Units not leased to any thread and not held by the global shard.
+    ///
+    /// All accesses are `Relaxed`: the counter publishes no memory (elements travel through the
+    /// channel, which synchronises on its own), and read-modify-writes of one location are
+    /// totally ordered whatever their ordering, which is all the sum invariant needs.
+    free: AtomicUsize,
+}
+
+impl Budget {
+    /// A budget of `pool_size` free units.
+    pub(crate) fn new(pool_size: usize) -> Self {
+        Budget {
+            free: AtomicUsize::new(pool_size),
+        }
+    }
+
+    /// Takes up to `want` units; returns how many it took (0 when the budget is spent).
+    pub(crate) fn lease(&self, want: usize) -> usize {
+        let mut free = self.free.load(Relaxed);
+        loop {
+            let take = want.min(free);
+            if take == 0 {
+                return 0;
+            }
+            match self
+                .free
+                .compare_exchange_weak(free, free - take, Relaxed, Relaxed)
+            {
+                Ok(_) => return take,
+                Err(now) => free = now,
+            }
+        }
+    }
+
+    /// Gives `units` back.
+    pub(crate) fn release(&self, units: usize) {
+        if units > 0 {
+            self.free.fetch_add(units, Relaxed);
+        }
+    }
+
+    /// The units free right now (a snapshot; exact only on a quiet pool).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn free(&self) -> usize {
+        self.free.load(Relaxed)
+    }
+}

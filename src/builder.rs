@@ -1,0 +1,129 @@
+//! Configuring a pool.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::pool::CachePool;
+use crate::shared::{CloseCallback, Generator, Hooks, Limits, ResetHook, Shared};
+
+/// The default [`pool_size`](Builder::pool_size), as in Python's `cachepool`.
+pub const DEFAULT_POOL_SIZE: usize = 1024;
+
+/// The largest default per-thread capacity: past this, a thread's list would hold memory that
+/// other threads could use, for little gain (a spill moves half a list at a time already).
+const MAX_DEFAULT_THREAD_CAPACITY: usize = 256;
+
+/// Configures and builds a [`CachePool`]; made by [`CachePool::builder`] or
+/// [`CachePool::try_builder`].
+///
+/// ```
+/// use cachepool::CachePool;
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use std::sync::Arc;
+///
+/// let closed = Arc::new(AtomicUsize::new(0));
+/// let counter = Arc::clone(&closed);
+/// let pool = CachePool::builder(|| String::with_capacity(256))
+///     .close_callback(move |_s: String| {
+///         counter.fetch_add(1, Ordering::Relaxed);
+///     })
+///     .pool_size(1)
+///     .reset(|s| {
+///         s.clear();
+///         s.capacity() <= 4096 // refuse buffers that grew too large
+///     })
+///     .build();
+///
+/// let (a, b) = (pool.get(), pool.get());
+/// pool.put(a); // kept
+/// pool.put(b); // the pool is full: closed
+/// assert_eq!(closed.load(Ordering::Relaxed), 1);
+/// ```
+pub struct Builder<T: Send + 'static> {
+    generator: Generator<T>,
+    close: Option<CloseCallback<T>>,
+    reset: Option<ResetHook<T>>,
+    pool_size: usize,
+    thread_capacity: Option<usize>,
+}
+
+impl<T: Send + 'static> Builder<T> {
+    pub(crate) fn new(generator: Generator<T>) -> Self {
+        Builder {
+            generator,
+            close: None,
+            reset: None,
+            pool_size: DEFAULT_POOL_SIZE,
+            thread_capacity: None,
+        }
+    }
+
+    /// Called with each element the pool closes: when the pool is full, when the reset hook
+    /// refuses it, on [`CachePool::close`], and for every idle element when the pool drops.
+    /// Without one, closing drops the element.
+    pub fn close_callback(mut self, close: impl Fn(T) + Send + Sync + 'static) -> Self {
+        self.close = Some(Box::new(close));
+        self
+    }
+
+    /// The most idle elements the pool keeps, across all threads and the global shard
+    /// (default [`DEFAULT_POOL_SIZE`]); 0 caches nothing.
+    pub fn pool_size(mut self, pool_size: usize) -> Self {
+        self.pool_size = pool_size;
+        self
+    }
+
+    /// The most idle elements one thread's list keeps before it spills half of them to the
+    /// global shard.
+    ///
+    /// By default `pool_size / (2 * CPUs)`, at least 1 and at most 256; never more than
+    /// `pool_size`. 0 gives threads no list at all: every element goes through the global
+    /// shard, which suits pools whose elements mostly come back on another thread.
+    pub fn thread_capacity(mut self, thread_capacity: usize) -> Self {
+        self.thread_capacity = Some(thread_capacity);
+        self
+    }
+
+    /// Runs on every element given back, before the pool keeps it: a place to clear a buffer
+    /// or reset a parser. Returning `false` refuses the element, which is then closed (for a
+    /// broken parser, or a buffer that grew too large to keep).
+    pub fn reset(mut self, reset: impl Fn(&mut T) -> bool + Send + Sync + 'static) -> Self {
+        self.reset = Some(Box::new(reset));
+        self
+    }
+
+    /// Builds the pool.
+    pub fn build(self) -> CachePool<T> {
+        let pool_size = self.pool_size;
+        let thread_capacity = self
+            .thread_capacity
+            .unwrap_or_else(|| {
+                (pool_size / (2 * num_cpus::get())).clamp(1, MAX_DEFAULT_THREAD_CAPACITY)
+            })
+            .min(pool_size);
+        let limits = Limits {
+            pool_size,
+            thread_capacity,
+            batch: (thread_capacity / 2).max(1),
+        };
+        let hooks = Hooks {
+            generator: self.generator,
+            close: self.close,
+            reset: self.reset,
+        };
+        CachePool {
+            shared: Arc::new(Shared::new(hooks, limits)),
+        }
+    }
+}
+
+impl<T: Send + 'static> fmt::Debug for Builder<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("pool_size", &self.pool_size)
+            .field("thread_capacity", &self.thread_capacity)
+            .field("close_callback", &self.close.is_some())
+            .field("reset", &self.reset.is_some())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,98 @@
+//! The pool's errors.
+
+use std::error::Error;
+use std::fmt;
+
+/// A boxed error from a fallible generator.
+pub type BoxError = Box<dyn Error + Send + Sync + 'static>;
+
+/// The generator failed to create an element.
+///
+/// Returned by the `try_` methods of a pool built with [`CachePool::try_builder`]. The
+/// generator's own error is the [`source`](Error::source); nothing was created (`new` is not
+/// counted) and the pool stays fully usable.
+///
+/// [`CachePool::try_builder`]: crate::CachePool::try_builder
+///
+/// ```
+/// use cachepool::CachePool;
+/// use std::error::Error;
+///
+/// let pool = CachePool::<u32>::try_builder(|| "x".parse::<u32>()).build();
+/// let err = pool.try_get().unwrap_err();
+/// assert_eq!(err.source().unwrap().to_string(), "invalid digit found in string");
+/// assert_eq!(pool.stats().new, 0);
+/// ```
+#[derive(Debug)]
+pub struct CachePoolGeneratorError {
+    source: BoxError,
+}
+
+impl CachePoolGeneratorError {
+    pub(crate) fn new(source: BoxError) -> Self {
+        CachePoolGeneratorError { source }
+    }
+
+    /// The generator's error.
+    pub fn get_ref(&self) -> &(dyn Error + Send + Sync + 'static) {
+        &*self.source
+    }
+
+    /// Consumes this error, returning the generator's error.
+    pub fn into_inner(self) -> BoxError {
+        self.source
+    }
+}
+
+impl fmt::Display for CachePoolGeneratorError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the pool's generator failed to create an element")
+    }
+}
+
+impl Error for CachePoolGeneratorError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        Some(&*self.source)
+    }
+}
+
+/// Any error of this crate; every error the pool returns converts into it.
+///
+/// ```
+/// use cachepool::{CachePool, CachePoolError};
+///
+/// fn checkout_len(pool: &CachePool<String>) -> Result<usize, CachePoolError> {
+///     let s = pool.try_checkout()?; // CachePoolGeneratorError converts with `?`
+///     Ok(s.len())
+/// }
+/// # let pool = CachePool::new(String::new);
+/// # assert_eq!(checkout_len(&pool).unwrap(), 0);
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum CachePoolError {
+    /// The generator failed.
+    Generator(CachePoolGeneratorError),
+}
+
+impl fmt::Display for CachePoolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CachePoolError::Generator(e) => fmt::Display::fmt(e, f),
+        }
+    }
+}
+
+impl Error for CachePoolError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            CachePoolError::Generator(e) => Some(e),
+        }
+    }
+}
+
+impl From<CachePoolGeneratorError> for CachePoolError {
+    fn from(e: CachePoolGeneratorError) -> Self {
+        CachePoolError::Generator(e)
+    }
+}

@@ -1,0 +1,23 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs, rust_2018_idioms, unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
+
+mod budget;
+mod builder;
+mod error;
+mod global;
+mod guard;
+mod local;
+mod pool;
+mod shared;
+mod stats;
+mod sync;
+mod thread_exit;
+mod wrapper;
+
+pub use builder::{Builder, DEFAULT_POOL_SIZE};
+pub use error::{BoxError, CachePoolError, CachePoolGeneratorError};
+pub use guard::{Checkout, OwnedCheckout};
+pub use pool::CachePool;
+pub use stats::Stats;
+pub use wrapper::{CacheWrapper, NeverReuse, ReuseDecider, make_wrapper};

@@ -1,0 +1,108 @@
+//! The per-thread free list: one per thread per pool, touched only by its thread.
+
+use std::cell::UnsafeCell;
+
+use crate::stats::ShardStats;
+
+/// The idle elements one thread has cached for one pool, and the budget it has leased.
+pub(crate) struct LocalList<T> {
+    /// Idle elements, warmest last: `pop` hands out the element returned most recently.
+    pub(crate) items: Vec<T>,
+    /// Units of the pool's budget this thread holds. Invariant: `items.len() <= lease`.
+    pub(crate) lease: usize,
+    /// Whether this thread's exit hook knows about this list (see [`crate::thread_exit`]).
+    /// Cleared when the list is flushed at thread exit, so that a later thread reusing this
+    /// slot registers again before it caches anything here.
+    pub(crate) registered: bool,
+}
+
+/// One thread's shard of a pool: its free list and its counters.
+///
+/// Aligned to 128 bytes (two cache lines, the unit the adjacent-line prefetcher of current x86
+/// CPUs pulls in) so that threads whose shards sit side by side in the `ThreadLocal` never write
+/// to a line that another thread's hot path uses.
+///
+/// # Invariant
+///
+/// `list` is accessed only
+/// - by the thread this shard belongs to, i.e. the shard was obtained on the current thread from
+///   the pool's `ThreadLocal` (`get` or `get_or`), which maps each live thread to its own slot; or
+/// - through `&mut LocalShard` (the pool is being dropped and nobody else can see it).
+///
+/// and no reference into `list` is alive while user code runs (the generator, a hook, a
+/// callback, or the `Drop` of an element), because user code may re-enter the pool on the same
+/// thread. Other threads read only `stats`, which is made of atomics.
+#[repr(align(128))]
+pub(crate) struct LocalShard<T> {
+    list: UnsafeCell<LocalList<T>>,
+    pub(crate) stats: ShardStats,
+}
+
+// SAFETY: other threads reach a shard through `ThreadLocal::iter` (statistics) and read only
+// `stats`, which is atomic; `list` is touched only by the owning thread or through `&mut`
+// (the type's invariant), so sharing `&LocalShard` never lets two threads at the list. The
+// elements it holds move between threads (through the global shard, or when the pool drops on
+// another thread), hence `T: Send`.
+unsafe impl<T: Send> Sync for LocalShard<T> {}
+
+impl<T> LocalShard<T> {
+    /// An empty shard with no lease, not yet registered for thread exit.
+    pub(crate) fn new() -> Self {
+        LocalShard {
+            list: UnsafeCell::new(LocalList {
+                items: Vec::new(),
+                lease: 0,
+                registered: false,
+            }),
+            stats: ShardStats::default(),
+        }
+    }
+
+    /// Pops the warmest idle element.
+    ///
+    /// # Safety
+    ///
+    /// The caller is this shard's owning thread (see the type's invariant).
+    #[inline]
+    pub(crate) unsafe fn pop(&self) -> Option<T> {
+        // SAFETY: the caller owns the shard; the borrow ends before this returns and `Vec::pop`
+        // runs no user code.
+        unsafe { (*self.list.get()).items.pop() }
+    }
+
+    /// Pushes `element` if this thread's lease has room for it, else gives it back.
+    ///
+    /// # Safety
+    ///
+    /// The caller is this shard's owning thread (see the type's invariant).
+    #[inline]
+    pub(crate) unsafe fn push_within_lease(&self, element: T) -> Result<(), T> {
+        // SAFETY: the caller owns the shard; the borrow ends before this returns, and neither
+        // the comparison nor `Vec::push` runs user code (an element is moved, never dropped).
+        let list = unsafe { &mut *self.list.get() };
+        if list.items.len() < list.lease {
+            list.items.push(element);
+            Ok(())
+        } else {
+            Err(element)
+        }
+    }
+
+    /// Runs `f` on the list.
+    ///
+    /// # Safety
+    ///
+    /// The caller is this shard's owning thread (see the type's invariant), and `f` runs no
+    /// user code: it calls no hook or callback and drops no element (it may move them out).
+    #[inline]
+    pub(crate) unsafe fn with_list<R>(&self, f: impl FnOnce(&mut LocalList<T>) -> R) -> R {
+        // SAFETY: the caller owns the shard and `f` cannot re-enter the pool, so this is the
+        // only reference into the list while it lives.
+        f(unsafe { &mut *self.list.get() })
+    }
+
+    /// The list, through exclusive access.
+    pub(crate) fn list_mut(&mut self) -> &mut LocalList<T> {
+        self.list.get_mut()
+    }
+}

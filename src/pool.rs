@@ -1,0 +1,250 @@
+//! The pool handle and its hot paths.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::builder::Builder;
+use crate::error::{BoxError, CachePoolGeneratorError};
+use crate::guard::{Checkout, OwnedCheckout};
+use crate::shared::Shared;
+use crate::stats::Stats;
+
+/// A pool of reusable elements: a cheap, cloneable handle to state shared by all its clones.
+///
+/// Each thread keeps a small list of idle elements of its own, under one budget of
+/// [`pool_size`](Builder::pool_size) idle elements shared by all threads; see the
+/// [crate documentation](crate) for the design. The pool is `Send + Sync` when `T: Send`.
+///
+/// Elements are usually checked out through a guard that gives them back when dropped
+/// ([`checkout`](Self::checkout), [`checkout_owned`](Self::checkout_owned)); the raw calls of
+/// Python's `cachepool` are here too ([`get`](Self::get), [`put`](Self::put),
+/// [`close`](Self::close)). When the last handle (and the last owned guard) drops, every idle
+/// element is closed.
+///
+/// ```
+/// use cachepool::CachePool;
+///
+/// let pool = CachePool::builder(|| Vec::<u8>::with_capacity(4096))
+///     .reset(|buf| {
+///         buf.clear();
+///         true
+///     })
+///     .pool_size(64)
+///     .build();
+///
+/// {
+///     let mut buf = pool.checkout();
+///     buf.extend_from_slice(b"hello");
+/// } // back in the pool, cleared
+///
+/// let buf = pool.checkout();
+/// assert!(buf.is_empty() && buf.capacity() >= 4096);
+/// assert_eq!(pool.stats().new, 1);
+/// ```
+pub struct CachePool<T: Send + 'static> {
+    pub(crate) shared: Arc<Shared<T>>,
+}
+
+impl<T: Send + 'static> CachePool<T> {
+    /// A pool with default settings around an infallible generator.
+    ///
+    /// Arguments the generator needs are values the closure captures (Python's
+    /// `generator_args` and `generator_argkw`).
+    ///
+    /// ```
+    /// let size = 1 << 16;
+    /// let pool = cachepool::CachePool::new(move || vec![0u8; size]);
+    /// assert_eq!(pool.get().len(), size);
+    /// ```
+    pub fn new(generator: impl Fn() -> T + Send + Sync + 'static) -> Self {
+        Self::builder(generator).build()
+    }
+
+    /// Starts building a pool around an infallible generator.
+    pub fn builder(generator: impl Fn() -> T + Send + Sync + 'static) -> Builder<T> {
+        Builder::new(Box::new(move || Ok(generator())))
+    }
+
+    /// Starts building a pool around a fallible generator.
+    ///
+    /// Its errors reach callers of the `try_` methods as [`CachePoolGeneratorError`], whose
+    /// [`source`](std::error::Error::source) is the generator's error; the non-`try_`
+    /// methods panic on them.
+    ///
+    /// ```
+    /// use cachepool::CachePool;
+    ///
+    /// let pool = CachePool::try_builder(|| std::fs::read_to_string("/no/such/template"))
+    ///     .pool_size(8)
+    ///     .build();
+    /// assert!(pool.try_checkout().is_err());
+    /// ```
+    pub fn try_builder<E>(generator: impl Fn() -> Result<T, E> + Send + Sync + 'static) -> Builder<T>
+    where
+        E: Into<BoxError>,
+    {
+        Builder::new(Box::new(move || generator().map_err(Into::into)))
+    }
+
+    /// Takes an idle element, or creates one; the seed's `get()`.
+    ///
+    /// The element is the one this thread returned most recently (per-thread lists are LIFO),
+    /// else one from the global shard, else a new one. Give it back with [`put`](Self::put)
+    /// or [`close`](Self::close); a [`checkout`](Self::checkout) guard does that for you.
+    ///
+    /// # Panics
+    ///
+    /// If the pool's generator is fallible and fails; use [`try_get`](Self::try_get) there.
+    #[inline]
+    #[track_caller]
+    pub fn get(&self) -> T {
+        match self.try_get() {
+            Ok(element) => element,
+            Err(e) => generator_failed(e),
+        }
+    }
+
+    /// Takes an idle element, or creates one; fails if the generator does.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), cachepool::CachePoolError> {
+    /// let pool = cachepool::CachePool::try_builder(|| "42".parse::<u64>()).build();
+    /// let n = pool.try_get()?;
+    /// assert_eq!(n, 42);
+    /// pool.put(n);
+    /// # Ok(()) }
+    /// ```
+    #[inline]
+    pub fn try_get(&self) -> Result<T, CachePoolGeneratorError> {
+        if let Some(shard) = self.shared.locals.get() {
+            // SAFETY: `ThreadLocal::get` returned the current thread's slot, so this thread
+            // owns the shard.
+            if let Some(element) = unsafe { shard.pop() } {
+                shard.stats.get.bump();
+                return Ok(element);
+            }
+        }
+        self.shared.get_slow()
+    }
+
+    /// Gives an element back; the seed's `put(element)`.
+    ///
+    /// The reset hook runs first and may refuse the element. A kept element goes into the
+    /// calling thread's list (whichever thread took it), or is closed if the pool already
+    /// holds `pool_size` idle elements.
+    #[inline]
+    pub fn put(&self, element: T) {
+        let Some(element) = self.shared.reset(element) else {
+            return;
+        };
+        if let Some(shard) = self.shared.locals.get() {
+            // SAFETY: `ThreadLocal::get` returned the current thread's slot, so this thread
+            // owns the shard.
+            match unsafe { shard.push_within_lease(element) } {
+                Ok(()) => shard.stats.put.bump(),
+                Err(element) => self.shared.put_slow(element),
+            }
+        } else {
+            self.shared.put_slow(element);
+        }
+    }
+
+    /// Closes an element: hands it to the close callback, or drops it if there is none; the
+    /// seed's `close(element)`. Use it for an element that is broken.
+    pub fn close(&self, element: T) {
+        self.shared.close(element);
+    }
+
+    /// Checks out an element behind a guard that borrows the pool.
+    ///
+    /// Dropping the guard gives the element back, or closes it if the thread is panicking;
+    /// [`Checkout::discard`] closes it and [`Checkout::detach`] keeps it.
+    ///
+    /// # Panics
+    ///
+    /// If the pool's generator is fallible and fails; use
+    /// [`try_checkout`](Self::try_checkout) there.
+    #[inline]
+    #[track_caller]
+    pub fn checkout(&self) -> Checkout<'_, T> {
+        Checkout::new(self, self.get())
+    }
+
+    /// Checks out an element behind a borrowing guard; fails if the generator does.
+    #[inline]
+    pub fn try_checkout(&self) -> Result<Checkout<'_, T>, CachePoolGeneratorError> {
+        Ok(Checkout::new(self, self.try_get()?))
+    }
+
+    /// Checks out an element behind a guard that holds its own handle to the pool (`'static`,
+    /// so it can be sent to another thread or stored).
+    ///
+    /// Cloning the handle touches the pool's shared reference count; prefer
+    /// [`checkout`](Self::checkout) on hot paths.
+    ///
+    /// ```
+    /// let pool = cachepool::CachePool::new(String::new);
+    /// let mut s = pool.checkout_owned();
+    /// std::thread::spawn(move || s.push_str("filled on another thread"))
+    ///     .join()
+    ///     .unwrap(); // dropped there: the element lands in that thread's list
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If the pool's generator is fallible and fails; use
+    /// [`try_checkout_owned`](Self::try_checkout_owned) there.
+    #[inline]
+    #[track_caller]
+    pub fn checkout_owned(&self) -> OwnedCheckout<T> {
+        OwnedCheckout::new(self.clone(), self.get())
+    }
+
+    /// Checks out an element behind an owned guard; fails if the generator does.
+    #[inline]
+    pub fn try_checkout_owned(&self) -> Result<OwnedCheckout<T>, CachePoolGeneratorError> {
+        Ok(OwnedCheckout::new(self.clone(), self.try_get()?))
+    }
+
+    /// The pool's statistics, added up over every thread's shard now.
+    ///
+    /// Exact on a quiet pool; see [`Stats`] for what the figures mean while threads work.
+    pub fn stats(&self) -> Stats {
+        self.shared.stats()
+    }
+
+    /// The most idle elements the pool keeps, across all threads.
+    pub fn pool_size(&self) -> usize {
+        self.shared.limits.pool_size
+    }
+
+    /// The most idle elements one thread's list keeps; 0 when the pool has no thread lists.
+    pub fn thread_capacity(&self) -> usize {
+        self.shared.limits.thread_capacity
+    }
+}
+
+#[cold]
+#[track_caller]
+fn generator_failed(e: CachePoolGeneratorError) -> ! {
+    panic!("cachepool: {e}: {}", e.get_ref())
+}
+
+impl<T: Send + 'static> Clone for CachePool<T> {
+    /// Another handle to the same pool.
+    fn clone(&self) -> Self {
+        CachePool {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<T: Send + 'static> fmt::Debug for CachePool<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CachePool")
+            .field("pool_size", &self.pool_size())
+            .field("thread_capacity", &self.thread_capacity())
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}

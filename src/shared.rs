@@ -1,0 +1,363 @@
+//! The state all handles of one pool share, and every path off the hot one.
+//!
+//! The hot paths (`get` and `put` served by the calling thread's own list) live in
+//! [`crate::pool`]; they fall back to the `#[cold]` functions here when the thread's list is
+//! empty, its lease is used up, or the thread has no list yet.
+
+use std::any::Any;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::sync::{Arc, Weak};
+
+use thread_local::ThreadLocal;
+
+use crate::budget::Budget;
+use crate::error::{BoxError, CachePoolGeneratorError};
+use crate::global::GlobalShard;
+use crate::local::LocalShard;
+use crate::stats::{Counter, ShardStats, Stats};
+use crate::thread_exit::{self, FlushOnExit};
+
+/// Creates an element.
+pub(crate) type Generator<T> = Box<dyn Fn() -> Result<T, BoxError> + Send + Sync>;
+/// Closes an element the pool will not keep.
+pub(crate) type CloseCallback<T> = Box<dyn Fn(T) + Send + Sync>;
+/// Readies a returned element for reuse, or refuses it.
+pub(crate) type ResetHook<T> = Box<dyn Fn(&mut T) -> bool + Send + Sync>;
+
+/// The user's code the pool calls.
+pub(crate) struct Hooks<T> {
+    pub(crate) generator: Generator<T>,
+    pub(crate) close: Option<CloseCallback<T>>,
+    pub(crate) reset: Option<ResetHook<T>>,
+}
+
+/// Sizes fixed when the pool is built.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    /// Most idle elements in the whole pool.
+    pub(crate) pool_size: usize,
+    /// Most idle elements in one thread's list; 0: no thread lists, everything goes through
+    /// the global shard.
+    pub(crate) thread_capacity: usize,
+    /// Elements moved to the global shard at once, and budget units leased at once.
+    pub(crate) batch: usize,
+}
+
+/// One pool: what every `CachePool` handle to it points to.
+pub(crate) struct Shared<T: Send + 'static> {
+    /// Each thread's free list and counters.
+    pub(crate) locals: ThreadLocal<LocalShard<T>>,
+    pub(crate) hooks: Hooks<T>,
+    pub(crate) limits: Limits,
+    pub(crate) budget: Budget,
+    pub(crate) global: GlobalShard<T>,
+    /// Counters for work done where the thread has no list of its own (a thread that is
+    /// exiting, or a pool without thread lists); written by any thread, with read-modify-writes.
+    orphan_stats: ShardStats,
+}
+
+impl<T: Send + 'static> Shared<T> {
+    pub(crate) fn new(hooks: Hooks<T>, limits: Limits) -> Self {
+        Shared {
+            locals: ThreadLocal::new(),
+            hooks,
+            limits,
+            budget: Budget::new(limits.pool_size),
+            global: GlobalShard::new(limits.pool_size),
+            orphan_stats: ShardStats::default(),
+        }
+    }
+
+    /// Counts one event in the current thread's shard, or in the shared fallback counters.
+    fn count(&self, counter: impl Fn(&ShardStats) -> &Counter) {
+        match self.locals.get() {
+            // The slot `get` returns belongs to this thread, the only writer of its counters.
+            Some(shard) => counter(&shard.stats).bump(),
+            None => counter(&self.orphan_stats).add_shared(1),
+        }
+    }
+
+    /// Adds up every shard's counters.
+    pub(crate) fn stats(&self) -> Stats {
+        let mut total = Stats::default();
+        for shard in self.locals.iter() {
+            shard.stats.add_to(&mut total);
+        }
+        self.orphan_stats.add_to(&mut total);
+        total.derive()
+    }
+
+    /// Creates an element with the generator; counts it only if it was created.
+    pub(crate) fn generate(&self) -> Result<T, CachePoolGeneratorError> {
+        let element = (self.hooks.generator)().map_err(CachePoolGeneratorError::new)?;
+        self.count(|s| &s.new);
+        Ok(element)
+    }
+
+    /// Hands `element` to the close callback (or drops it). Counted first, so a callback that
+    /// panics still leaves the ledger balanced.
+    pub(crate) fn close(&self, element: T) {
+        self.count(|s| &s.closed);
+        self.call_close(element);
+    }
+
+    /// Closes an element while the thread unwinds from a panic: a second panic here would
+    /// abort the process, so a panicking close callback is contained (its panic message is
+    /// still printed by the panic hook).
+    pub(crate) fn close_unwinding(&self, element: T) {
+        let _ = catch_unwind(AssertUnwindSafe(|| self.close(element)));
+    }
+
+    /// Counts a detached element.
+    pub(crate) fn detach(&self) {
+        self.count(|s| &s.detached);
+    }
+
+    fn call_close(&self, element: T) {
+        match &self.hooks.close {
+            Some(close) => close(element),
+            None => drop(element),
+        }
+    }
+
+    /// Closes idle elements the pool gives up (they were counted in `put` when they came in),
+    /// every one of them even if a close callback panics; returns the first panic.
+    #[must_use]
+    fn evict(&self, elements: Vec<T>) -> Option<Box<dyn Any + Send>> {
+        let mut first_panic = None;
+        for element in elements {
+            self.count(|s| &s.evicted);
+            self.count(|s| &s.closed);
+            if let Err(panic) = catch_unwind(AssertUnwindSafe(|| self.call_close(element))) {
+                first_panic.get_or_insert(panic);
+            }
+        }
+        first_panic
+    }
+
+    /// Runs the reset hook on a returned element: `Some` to keep it, `None` if it was refused
+    /// (and closed). A hook that panics gets its element closed before the panic propagates.
+    #[inline]
+    pub(crate) fn reset(&self, mut element: T) -> Option<T> {
+        let Some(reset) = &self.hooks.reset else {
+            return Some(element);
+        };
+        match catch_unwind(AssertUnwindSafe(|| reset(&mut element))) {
+            Ok(true) => Some(element),
+            Ok(false) => {
+                self.close(element);
+                None
+            }
+            Err(panic) => {
+                self.close_unwinding(element);
+                resume_unwind(panic)
+            }
+        }
+    }
+
+    /// Moves a batch of idle elements, with their budget units, to the global shard.
+    fn spill(&self, batch: Vec<T>) {
+        if let Err(batch) = self.global.push(batch) {
+            self.budget.release(batch.len());
+            if let Some(panic) = self.evict(batch) {
+                resume_unwind(panic);
+            }
+        }
+    }
+
+    /// The current thread's shard, registered for flushing at thread exit; `None` when this
+    /// thread must not cache elements in a list of its own (it is exiting, or the pool has no
+    /// thread lists).
+    fn home(self: &Arc<Self>) -> Option<&LocalShard<T>> {
+        if self.limits.thread_capacity == 0 {
+            return None;
+        }
+        let shard = match self.locals.get() {
+            Some(shard) => shard,
+            // `get_or` panics if called while `thread_local`'s own thread-local has already
+            // been destroyed (late in thread exit); that thread then passes through.
+            None => catch_unwind(AssertUnwindSafe(|| self.locals.get_or(LocalShard::new))).ok()?,
+        };
+        // SAFETY: `shard` is the current thread's slot; the closure runs no user code.
+        let registered = unsafe { shard.with_list(|list| list.registered) };
+        if !registered {
+            let pool: Weak<dyn FlushOnExit> = Arc::downgrade(self) as Weak<Shared<T>>;
+            if !thread_exit::register(pool) {
+                return None;
+            }
+            // SAFETY: as above.
+            unsafe { shard.with_list(|list| list.registered = true) };
+        }
+        Some(shard)
+    }
+
+    /// `get` when the thread's list had nothing: the global shard, else the generator.
+    #[cold]
+    pub(crate) fn get_slow(self: &Arc<Self>) -> Result<T, CachePoolGeneratorError> {
+        let Some(shard) = self.home() else {
+            return self.get_passing_through();
+        };
+        let capacity = self.limits.thread_capacity;
+        if let Some(batch) = self.global.pop() {
+            // SAFETY: `shard` is the current thread's slot; the closure moves elements and
+            // counts units, and runs no user code.
+            let (element, unneeded) = unsafe {
+                shard.with_list(|list| {
+                    list.lease += batch.len();
+                    list.items.extend(batch);
+                    let element = list.items.pop();
+                    // The batch's units came with it; keep the lease within the list's size.
+                    let unneeded = list.lease.saturating_sub(capacity.max(list.items.len()));
+                    list.lease -= unneeded;
+                    (element, unneeded)
+                })
+            };
+            self.budget.release(unneeded);
+            if let Some(element) = element {
+                shard.stats.get.bump();
+                shard.stats.hits_global.bump();
+                return Ok(element);
+            }
+        }
+        // Nothing idle here: a thread that takes more than it returns should not sit on budget
+        // that other threads could cache with, so keep at most one batch of lease.
+        // SAFETY: as above.
+        let unneeded = unsafe {
+            shard.with_list(|list| {
+                let unneeded = list.lease.saturating_sub(self.limits.batch.max(list.items.len()));
+                list.lease -= unneeded;
+                unneeded
+            })
+        };
+        self.budget.release(unneeded);
+        let element = self.generate()?;
+        shard.stats.get.bump();
+        Ok(element)
+    }
+
+    /// `put` when the thread's lease is used up: lease more budget (spilling the oldest batch
+    /// to the global shard if the list is full), or close the element if the budget is spent.
+    #[cold]
+    pub(crate) fn put_slow(self: &Arc<Self>, element: T) {
+        let Some(shard) = self.home() else {
+            return self.put_passing_through(element);
+        };
+        let Limits {
+            thread_capacity,
+            batch,
+            ..
+        } = self.limits;
+        // SAFETY: `shard` is the current thread's slot; the closure moves elements, leases
+        // budget and allocates the spilled batch, and runs no user code.
+        let outcome = unsafe {
+            shard.with_list(|list| {
+                let len = list.items.len();
+                if len < list.lease {
+                    list.items.push(element);
+                    return Ok(None);
+                }
+                let full = len >= thread_capacity;
+                let want = if full { batch } else { batch.min(thread_capacity - len) };
+                let leased = self.budget.lease(want);
+                if leased == 0 {
+                    return Err(element);
+                }
+                list.lease += leased;
+                let spilled = full.then(|| {
+                    let count = batch.min(len);
+                    list.lease -= count;
+                    list.items.drain(..count).collect::<Vec<T>>()
+                });
+                list.items.push(element);
+                Ok(spilled)
+            })
+        };
+        match outcome {
+            Ok(spilled) => {
+                shard.stats.put.bump();
+                if let Some(spilled) = spilled {
+                    self.spill(spilled);
+                }
+            }
+            Err(element) => self.close(element),
+        }
+    }
+
+    /// `get` for a thread without a list: straight from the global shard, else the generator.
+    fn get_passing_through(&self) -> Result<T, CachePoolGeneratorError> {
+        if let Some(mut batch) = self.global.pop()
+            && let Some(element) = batch.pop()
+        {
+            self.budget.release(1);
+            if !batch.is_empty() {
+                self.spill(batch);
+            }
+            self.count(|s| &s.get);
+            self.count(|s| &s.hits_global);
+            return Ok(element);
+        }
+        let element = self.generate()?;
+        self.count(|s| &s.get);
+        Ok(element)
+    }
+
+    /// `put` for a thread without a list: straight into the global shard, if budget is left.
+    fn put_passing_through(&self, element: T) {
+        if self.budget.lease(1) == 0 {
+            return self.close(element);
+        }
+        match self.global.push(vec![element]) {
+            Ok(()) => self.count(|s| &s.put),
+            Err(mut rejected) => {
+                self.budget.release(1);
+                if let Some(element) = rejected.pop() {
+                    self.close(element);
+                }
+            }
+        }
+    }
+}
+
+impl<T: Send + 'static> FlushOnExit for Shared<T> {
+    fn flush_current_thread(&self) {
+        let Some(shard) = self.locals.get() else {
+            return;
+        };
+        // SAFETY: `shard` is the current thread's slot; the closure moves the elements out
+        // and runs no user code.
+        let (items, unused) = unsafe {
+            shard.with_list(|list| {
+                let items = std::mem::take(&mut list.items);
+                let unused = list.lease - items.len();
+                list.lease = 0;
+                list.registered = false;
+                (items, unused)
+            })
+        };
+        self.budget.release(unused);
+        if !items.is_empty() {
+            self.spill(items);
+        }
+    }
+}
+
+impl<T: Send + 'static> Drop for Shared<T> {
+    /// Closes every idle element exactly once: each thread's list, then the global shard. A
+    /// close callback that panics does not stop the others; the first panic propagates after
+    /// (unless the thread is already panicking, when propagating would abort).
+    fn drop(&mut self) {
+        let mut idle = Vec::new();
+        for shard in self.locals.iter_mut() {
+            idle.append(&mut shard.list_mut().items);
+        }
+        while let Some(mut batch) = self.global.pop() {
+            idle.append(&mut batch);
+        }
+        let first_panic = self.evict(idle);
+        if let Some(panic) = first_panic
+            && !std::thread::panicking()
+        {
+            resume_unwind(panic);
+        }
+    }
+}

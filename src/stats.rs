@@ -1,0 +1,131 @@
+//! Statistics: counters kept in each shard by its owner, added up only when read.
+
+use std::fmt;
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// A snapshot of a pool's statistics, returned by [`CachePool::stats`](crate::CachePool::stats).
+///
+/// `new`, `get` and `put` keep the meaning they have in Python's `cachepool`. On a quiet pool
+/// (no call in progress on any thread) the snapshot is exact and the ledger balances:
+///
+/// ```text
+/// new == idle + (elements held by users) + closed + detached
+/// ```
+///
+/// While other threads use the pool, each counter is a recent value but the counters are not
+/// read at one instant, so derived figures (`hits_local`, `idle`) may be briefly off by the
+/// operations in flight.
+///
+/// ```
+/// let pool = cachepool::CachePool::new(|| String::with_capacity(64));
+/// let s = pool.get();
+/// pool.put(s);
+/// let again = pool.get();
+/// let stats = pool.stats();
+/// assert_eq!((stats.new, stats.get, stats.put), (1, 2, 1));
+/// assert_eq!((stats.hits_local, stats.idle), (1, 0));
+/// # drop(again);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Stats {
+    /// Elements created by the generator. A generator that fails creates nothing.
+    pub new: u64,
+    /// Successful checkouts: cached elements handed out plus new ones.
+    pub get: u64,
+    /// Elements taken back into the pool (not those closed because the pool was full or the
+    /// reset hook refused them).
+    pub put: u64,
+    /// Elements handed to the close callback (or dropped, without one), for any reason.
+    pub closed: u64,
+    /// Checkouts served from the calling thread's own list.
+    pub hits_local: u64,
+    /// Checkouts served from the global shard.
+    pub hits_global: u64,
+    /// Elements detached from a guard: the caller kept them and the pool forgot them.
+    pub detached: u64,
+    /// Idle elements the pool closed on its own (a full global shard); included in `closed`.
+    pub evicted: u64,
+    /// Elements idle in the pool now, in every thread's list and the global shard.
+    pub idle: usize,
+}
+
+impl fmt::Display for Stats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "new={} get={} put={} closed={} hits_local={} hits_global={} detached={} evicted={} idle={}",
+            self.new,
+            self.get,
+            self.put,
+            self.closed,
+            self.hits_local,
+            self.hits_global,
+            self.detached,
+            self.evicted,
+            self.idle
+        )
+    }
+}
+
+/// One event counter, written by one thread only.
+#[derive(Default)]
+pub(crate) struct Counter(AtomicU64);
+
+impl Counter {
+    /// Adds one; only the shard's owner may call it.
+    ///
+    /// With a single writer, a load and a store are enough and cost no read-modify-write;
+    /// `Relaxed` suffices because readers only want some recent value, never a torn one.
+    #[inline]
+    pub(crate) fn bump(&self) {
+        self.0.store(self.0.load(Relaxed).wrapping_add(1), Relaxed);
+    }
+
+    /// Adds `n` where several threads may write (the pool's shared fallback counters).
+    pub(crate) fn add_shared(&self, n: u64) {
+        self.0.fetch_add(n, Relaxed);
+    }
+
+    fn read(&self) -> u64 {
+        self.0.load(Relaxed)
+    }
+}
+
+/// The counters of one shard.
+#[derive(Default)]
+pub(crate) struct ShardStats {
+    pub(crate) new: Counter,
+    pub(crate) get: Counter,
+    pub(crate) put: Counter,
+    pub(crate) closed: Counter,
+    pub(crate) hits_global: Counter,
+    pub(crate) detached: Counter,
+    pub(crate) evicted: Counter,
+}
+
+impl ShardStats {
+    /// Adds this shard's counters into `total`.
+    pub(crate) fn add_to(&self, total: &mut Stats) {
+        total.new += self.new.read();
+        total.get += self.get.read();
+        total.put += self.put.read();
+        total.closed += self.closed.read();
+        total.hits_global += self.hits_global.read();
+        total.detached += self.detached.read();
+        total.evicted += self.evicted.read();
+    }
+}
+
+impl Stats {
+    /// Fills in the derived fields once every shard has been added up.
+    ///
+    /// Every checkout is a new element, a global hit or a local hit; every element taken back
+    /// is idle until a checkout takes it or the pool evicts it.
+    pub(crate) fn derive(mut self) -> Stats {
+        self.hits_local = self.get.saturating_sub(self.new + self.hits_global);
+        let hits = self.hits_local + self.hits_global;
+        self.idle = self.put.saturating_sub(hits + self.evicted) as usize;
+        self
+    }
+}

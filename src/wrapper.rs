@@ -1,0 +1,147 @@
+//! The seed's context-manager wrapper: run a closure on a checked-out element.
+
+use std::fmt;
+
+use crate::error::CachePoolGeneratorError;
+use crate::guard::Checkout;
+use crate::pool::CachePool;
+
+/// Decides, when the closure run by a [`CacheWrapper`] fails, whether its element may be
+/// reused; the seed's `reuse_decider`.
+///
+/// Implemented for every `Fn(&E) -> bool` and for [`NeverReuse`].
+pub trait ReuseDecider<E: ?Sized> {
+    /// `true` gives the element back to the pool, `false` closes it.
+    fn reuse(&self, error: &E) -> bool;
+}
+
+impl<E: ?Sized, F: Fn(&E) -> bool> ReuseDecider<E> for F {
+    fn reuse(&self, error: &E) -> bool {
+        self(error)
+    }
+}
+
+/// The decider of a wrapper made without one (the seed's `reuse_decider=None`): an element
+/// whose closure failed is always closed.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NeverReuse;
+
+impl<E: ?Sized> ReuseDecider<E> for NeverReuse {
+    fn reuse(&self, _error: &E) -> bool {
+        false
+    }
+}
+
+/// Runs closures on elements checked out of a pool; the seed's `CacheWrapper`, whose
+/// `with wrapper() as ele:` block becomes [`run`](Self::run)'s closure.
+///
+/// | the closure | the element | the caller gets |
+/// |---|---|---|
+/// | returns `Ok` | goes back to the pool | the `Ok` value |
+/// | returns `Err(e)`, decider says `true` | goes back to the pool | `Err(e)`, unchanged |
+/// | returns `Err(e)`, decider says `false` (or no decider) | is closed | `Err(e)`, unchanged |
+/// | panics, or the decider panics | is closed | the panic |
+///
+/// No panic poisons the pool. A wrapper holds its own handle to the pool, so it can be stored
+/// and shared; each `run` checks out through the borrowing fast path.
+///
+/// ```
+/// use cachepool::{CachePool, CachePoolError, make_wrapper};
+///
+/// #[derive(Debug)]
+/// enum JobError {
+///     Pool(CachePoolError),
+///     BadInput,
+///     Broken,
+/// }
+/// impl From<cachepool::CachePoolGeneratorError> for JobError {
+///     fn from(e: cachepool::CachePoolGeneratorError) -> Self {
+///         JobError::Pool(e.into())
+///     }
+/// }
+///
+/// let pool = CachePool::new(|| String::with_capacity(64));
+/// // Bad input leaves the element fine; anything else may have broken it.
+/// let wrapper = make_wrapper(&pool, |e: &JobError| matches!(e, JobError::BadInput));
+///
+/// let n = wrapper.run(|s| {
+///     s.clear();
+///     s.push_str("42");
+///     s.parse::<u32>().map_err(|_| JobError::BadInput)
+/// });
+/// assert_eq!(n.unwrap(), 42);
+/// assert!(matches!(wrapper.run(|_| Err::<(), _>(JobError::BadInput)), Err(JobError::BadInput)));
+/// assert!(matches!(wrapper.run(|_| Err::<(), _>(JobError::Broken)), Err(JobError::Broken)));
+///
+/// let stats = pool.stats();
+/// assert_eq!((stats.new, stats.put, stats.closed), (1, 2, 1));
+/// ```
+pub struct CacheWrapper<T: Send + 'static, D = NeverReuse> {
+    pool: CachePool<T>,
+    reuse_decider: D,
+}
+
+/// Makes a [`CacheWrapper`] around `pool` with `reuse_decider`; the seed's `make_wrapper`.
+///
+/// Pass [`NeverReuse`] for the seed's `reuse_decider=None`.
+pub fn make_wrapper<T: Send + 'static, D>(pool: &CachePool<T>, reuse_decider: D) -> CacheWrapper<T, D> {
+    CacheWrapper {
+        pool: pool.clone(),
+        reuse_decider,
+    }
+}
+
+impl<T: Send + 'static> CacheWrapper<T> {
+    /// A wrapper whose failed elements are always closed.
+    pub fn new(pool: &CachePool<T>) -> Self {
+        make_wrapper(pool, NeverReuse)
+    }
+}
+
+impl<T: Send + 'static, D> CacheWrapper<T, D> {
+    /// Checks out an element, runs `job` on it, and gives it back or closes it (see the table
+    /// on [`CacheWrapper`]).
+    ///
+    /// A failure of the pool's generator reaches the caller converted into `E`; then no
+    /// element exists and the decider is not asked.
+    pub fn run<R, E>(&self, job: impl FnOnce(&mut T) -> Result<R, E>) -> Result<R, E>
+    where
+        D: ReuseDecider<E>,
+        E: From<CachePoolGeneratorError>,
+    {
+        let mut element = self.pool.try_checkout()?;
+        match job(&mut element) {
+            Ok(value) => Ok(value),
+            // Should the job or the decider panic, `element` is dropped while unwinding and
+            // the guard closes it.
+            Err(error) => {
+                if !self.reuse_decider.reuse(&error) {
+                    Checkout::discard(element);
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// The pool this wrapper checks elements out of.
+    pub fn pool(&self) -> &CachePool<T> {
+        &self.pool
+    }
+}
+
+impl<T: Send + 'static, D: Clone> Clone for CacheWrapper<T, D> {
+    fn clone(&self) -> Self {
+        CacheWrapper {
+            pool: self.pool.clone(),
+            reuse_decider: self.reuse_decider.clone(),
+        }
+    }
+}
+
+impl<T: Send + 'static, D> fmt::Debug for CacheWrapper<T, D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CacheWrapper")
+            .field("pool", &self.pool)
+            .finish_non_exhaustive()
+    }
+}
