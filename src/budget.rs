@@ -59,8 +59,61 @@ impl Budget {
     }
 
     /// The units free right now (a snapshot; exact only on a quiet pool).
-    #[cfg_attr(not(test), allow(dead_code))]
+    #[cfg(test)]
     pub(crate) fn free(&self) -> usize {
         self.free.load(Relaxed)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::Budget;
+
+    #[test]
+    fn lease_takes_at_most_what_is_free() {
+        let budget = Budget::new(5);
+        assert_eq!(budget.lease(3), 3);
+        assert_eq!(budget.lease(3), 2);
+        assert_eq!(budget.lease(1), 0);
+        budget.release(4);
+        assert_eq!(budget.free(), 4);
+        assert_eq!(budget.lease(0), 0);
+    }
+}
+
+/// Model-checks the lease protocol: `RUSTFLAGS="--cfg loom" cargo test --release --lib budget`.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::Budget;
+    use loom::sync::Arc;
+    use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+
+    /// Three threads lease and give back concurrently, as threads do on spill, refill and
+    /// exit; in every interleaving the units they hold plus the free units equal the pool
+    /// size, so no unit is created or lost, and the held units never exceed it.
+    #[test]
+    fn concurrent_leases_never_exceed_the_pool_size() {
+        loom::model(|| {
+            const POOL_SIZE: usize = 3;
+            let budget = Arc::new(Budget::new(POOL_SIZE));
+            let held = Arc::new(AtomicUsize::new(0));
+            let threads: Vec<_> = (0..3)
+                .map(|i| {
+                    let (budget, held) = (Arc::clone(&budget), Arc::clone(&held));
+                    loom::thread::spawn(move || {
+                        let got = budget.lease(1 + i % 2);
+                        let now = held.fetch_add(got, SeqCst) + got;
+                        assert!(now <= POOL_SIZE, "{now} units held of {POOL_SIZE}");
+                        held.fetch_sub(got, SeqCst);
+                        budget.release(got);
+                        got
+                    })
+                })
+                .collect();
+            for t in threads {
+                t.join().unwrap();
+            }
+            assert_eq!(budget.free(), POOL_SIZE);
+        });
     }
 }

@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::pool::CachePool;
-use crate::shared::{CloseCallback, Generator, Hooks, Limits, ResetHook, Shared};
+use crate::shared::{CloseCallback, Generator, Hooks, Limits, ResetHook, Shared, Validator};
 
 /// The default [`pool_size`](Builder::pool_size), as in Python's `cachepool`.
 pub const DEFAULT_POOL_SIZE: usize = 1024;
@@ -43,6 +43,7 @@ pub struct Builder<T: Send + 'static> {
     generator: Generator<T>,
     close: Option<CloseCallback<T>>,
     reset: Option<ResetHook<T>>,
+    validate: Option<Validator<T>>,
     pool_size: usize,
     thread_capacity: Option<usize>,
 }
@@ -53,6 +54,7 @@ impl<T: Send + 'static> Builder<T> {
             generator,
             close: None,
             reset: None,
+            validate: None,
             pool_size: DEFAULT_POOL_SIZE,
             thread_capacity: None,
         }
@@ -92,6 +94,22 @@ impl<T: Send + 'static> Builder<T> {
         self
     }
 
+    /// Checks each idle element before it is handed out (commons-pool's test-on-borrow): an
+    /// element it refuses is closed (counted as `invalid`) and the next one is tried, down to a
+    /// new one from the generator, which is not checked.
+    ///
+    /// ```
+    /// use std::net::TcpStream;
+    /// let pool = cachepool::CachePool::try_builder(|| TcpStream::connect("127.0.0.1:9"))
+    ///     .validate(|conn| conn.take_error().map_or(false, |e| e.is_none()))
+    ///     .build();
+    /// # let _ = pool;
+    /// ```
+    pub fn validate(mut self, validate: impl Fn(&T) -> bool + Send + Sync + 'static) -> Self {
+        self.validate = Some(Box::new(validate));
+        self
+    }
+
     /// Builds the pool.
     pub fn build(self) -> CachePool<T> {
         let pool_size = self.pool_size;
@@ -110,6 +128,7 @@ impl<T: Send + 'static> Builder<T> {
             generator: self.generator,
             close: self.close,
             reset: self.reset,
+            validate: self.validate,
         };
         CachePool {
             shared: Arc::new(Shared::new(hooks, limits)),
@@ -124,6 +143,7 @@ impl<T: Send + 'static> fmt::Debug for Builder<T> {
             .field("thread_capacity", &self.thread_capacity)
             .field("close_callback", &self.close.is_some())
             .field("reset", &self.reset.is_some())
+            .field("validate", &self.validate.is_some())
             .finish_non_exhaustive()
     }
 }

@@ -29,8 +29,11 @@ pub struct CachePoolGeneratorError {
 }
 
 impl CachePoolGeneratorError {
-    pub(crate) fn new(source: BoxError) -> Self {
-        CachePoolGeneratorError { source }
+    /// Wraps a generator's error (the pool does this itself; this is for tests and adapters).
+    pub fn new(source: impl Into<BoxError>) -> Self {
+        CachePoolGeneratorError {
+            source: source.into(),
+        }
     }
 
     /// The generator's error.
@@ -57,6 +60,9 @@ impl Error for CachePoolGeneratorError {
 }
 
 /// Any error of this crate; every error the pool returns converts into it.
+///
+/// Transparent: it displays as the error it holds and reports that error's source, so an
+/// error-chain printer shows each message once.
 ///
 /// ```
 /// use cachepool::{CachePool, CachePoolError};
@@ -86,7 +92,7 @@ impl fmt::Display for CachePoolError {
 impl Error for CachePoolError {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         match self {
-            CachePoolError::Generator(e) => Some(e),
+            CachePoolError::Generator(e) => e.source(),
         }
     }
 }

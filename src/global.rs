@@ -10,14 +10,23 @@ use crossbeam_channel::{Receiver, Sender};
 /// budget given back (counted as `evicted`).
 const MAX_BATCHES: usize = 4096;
 
+/// Idle elements moved to the global shard together.
+pub(crate) struct Batch<T> {
+    /// Oldest first, as they sat in the thread's list.
+    pub(crate) elements: Vec<T>,
+    /// The pool generation when the batch was made; `trim()` closes batches idle for a whole
+    /// generation (see [`crate::generation`]).
+    pub(crate) generation: u64,
+}
+
 /// A bounded `crossbeam-channel` of element batches.
 ///
 /// Elements move between a thread's list and this shard a batch at a time, so the channel's
 /// synchronisation is paid once per batch, not once per element. Every element in here carries
 /// one unit of the pool's budget (see [`crate::budget`]).
 pub(crate) struct GlobalShard<T> {
-    sender: Sender<Vec<T>>,
-    receiver: Receiver<Vec<T>>,
+    sender: Sender<Batch<T>>,
+    receiver: Receiver<Batch<T>>,
 }
 
 impl<T> GlobalShard<T> {
@@ -30,13 +39,18 @@ impl<T> GlobalShard<T> {
     }
 
     /// Adds a batch; gives it back if the channel is full.
-    pub(crate) fn push(&self, batch: Vec<T>) -> Result<(), Vec<T>> {
+    pub(crate) fn push(&self, batch: Batch<T>) -> Result<(), Batch<T>> {
         // The shard owns both ends, so the only possible failure is a full channel.
         self.sender.try_send(batch).map_err(|e| e.into_inner())
     }
 
     /// Takes the oldest batch, if any.
-    pub(crate) fn pop(&self) -> Option<Vec<T>> {
+    pub(crate) fn pop(&self) -> Option<Batch<T>> {
         self.receiver.try_recv().ok()
+    }
+
+    /// The number of batches in the shard now.
+    pub(crate) fn batches(&self) -> usize {
+        self.receiver.len()
     }
 }

@@ -5,8 +5,10 @@
 mod budget;
 mod builder;
 mod error;
+mod generation;
 mod global;
 mod guard;
+mod lifecycle;
 mod local;
 mod pool;
 mod shared;

@@ -14,6 +14,12 @@ pub(crate) struct LocalList<T> {
     /// Cleared when the list is flushed at thread exit, so that a later thread reusing this
     /// slot registers again before it caches anything here.
     pub(crate) registered: bool,
+    /// The pool generation this list last caught up with (see [`crate::generation`]). The hot
+    /// paths touch the list only while it is current.
+    pub(crate) generation: u64,
+    /// The fewest elements the list has held since it last caught up: `items[..low_water]` have
+    /// not been checked out since, and are what the next `trim()` closes.
+    pub(crate) low_water: usize,
 }
 
 /// One thread's shard of a pool: its free list and its counters.
@@ -53,34 +59,43 @@ impl<T> LocalShard<T> {
                 items: Vec::new(),
                 lease: 0,
                 registered: false,
+                generation: 0,
+                low_water: 0,
             }),
             stats: ShardStats::default(),
         }
     }
 
-    /// Pops the warmest idle element.
+    /// Pops the warmest idle element, if the list is current with `generation`.
     ///
     /// # Safety
     ///
     /// The caller is this shard's owning thread (see the type's invariant).
     #[inline]
-    pub(crate) unsafe fn pop(&self) -> Option<T> {
-        // SAFETY: the caller owns the shard; the borrow ends before this returns and `Vec::pop`
-        // runs no user code.
-        unsafe { (*self.list.get()).items.pop() }
+    pub(crate) unsafe fn pop(&self, generation: u64) -> Option<T> {
+        // SAFETY: the caller owns the shard; the borrow ends before this returns, and nothing
+        // here runs user code (the element is moved out, never dropped).
+        let list = unsafe { &mut *self.list.get() };
+        if list.generation != generation {
+            return None;
+        }
+        let element = list.items.pop()?;
+        list.low_water = list.low_water.min(list.items.len());
+        Some(element)
     }
 
-    /// Pushes `element` if this thread's lease has room for it, else gives it back.
+    /// Pushes `element` if the list is current with `generation` and this thread's lease has
+    /// room for it, else gives it back.
     ///
     /// # Safety
     ///
     /// The caller is this shard's owning thread (see the type's invariant).
     #[inline]
-    pub(crate) unsafe fn push_within_lease(&self, element: T) -> Result<(), T> {
+    pub(crate) unsafe fn push_within_lease(&self, element: T, generation: u64) -> Result<(), T> {
         // SAFETY: the caller owns the shard; the borrow ends before this returns, and neither
-        // the comparison nor `Vec::push` runs user code (an element is moved, never dropped).
+        // the comparisons nor `Vec::push` run user code (an element is moved, never dropped).
         let list = unsafe { &mut *self.list.get() };
-        if list.items.len() < list.lease {
+        if list.items.len() < list.lease && list.generation == generation {
             list.items.push(element);
             Ok(())
         } else {

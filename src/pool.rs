@@ -79,7 +79,9 @@ impl<T: Send + 'static> CachePool<T> {
     ///     .build();
     /// assert!(pool.try_checkout().is_err());
     /// ```
-    pub fn try_builder<E>(generator: impl Fn() -> Result<T, E> + Send + Sync + 'static) -> Builder<T>
+    pub fn try_builder<E>(
+        generator: impl Fn() -> Result<T, E> + Send + Sync + 'static,
+    ) -> Builder<T>
     where
         E: Into<BoxError>,
     {
@@ -116,15 +118,19 @@ impl<T: Send + 'static> CachePool<T> {
     /// ```
     #[inline]
     pub fn try_get(&self) -> Result<T, CachePoolGeneratorError> {
-        if let Some(shard) = self.shared.locals.get() {
+        let shared = &self.shared;
+        if let Some(shard) = shared.locals.get() {
             // SAFETY: `ThreadLocal::get` returned the current thread's slot, so this thread
             // owns the shard.
-            if let Some(element) = unsafe { shard.pop() } {
+            if let Some(element) = unsafe { shard.pop(shared.generations.current()) } {
+                if shared.hooks.validate.is_some() {
+                    return shared.checkout_validated(element);
+                }
                 shard.stats.get.bump();
                 return Ok(element);
             }
         }
-        self.shared.get_slow()
+        shared.get_slow()
     }
 
     /// Gives an element back; the seed's `put(element)`.
@@ -134,18 +140,19 @@ impl<T: Send + 'static> CachePool<T> {
     /// holds `pool_size` idle elements.
     #[inline]
     pub fn put(&self, element: T) {
-        let Some(element) = self.shared.reset(element) else {
+        let shared = &self.shared;
+        let Some(element) = shared.reset(element) else {
             return;
         };
-        if let Some(shard) = self.shared.locals.get() {
+        if let Some(shard) = shared.locals.get() {
             // SAFETY: `ThreadLocal::get` returned the current thread's slot, so this thread
             // owns the shard.
-            match unsafe { shard.push_within_lease(element) } {
+            match unsafe { shard.push_within_lease(element, shared.generations.current()) } {
                 Ok(()) => shard.stats.put.bump(),
-                Err(element) => self.shared.put_slow(element),
+                Err(element) => shared.put_slow(element),
             }
         } else {
-            self.shared.put_slow(element);
+            shared.put_slow(element);
         }
     }
 
@@ -204,6 +211,70 @@ impl<T: Send + 'static> CachePool<T> {
     #[inline]
     pub fn try_checkout_owned(&self) -> Result<OwnedCheckout<T>, CachePoolGeneratorError> {
         Ok(OwnedCheckout::new(self.clone(), self.try_get()?))
+    }
+
+    /// Creates up to `count` elements ahead of the first request, as far as the budget allows
+    /// (never past `pool_size` idle elements); returns how many it created.
+    ///
+    /// They go to the global shard, where any thread's first checkouts find them. If the
+    /// generator fails, the elements created before stay in the pool and the error is returned.
+    ///
+    /// ```
+    /// let pool = cachepool::CachePool::builder(|| vec![0u8; 1 << 20]).pool_size(8).build();
+    /// assert_eq!(pool.prefill(16).unwrap(), 8);
+    /// let _buf = pool.checkout(); // no allocation on the request path
+    /// let stats = pool.stats();
+    /// assert_eq!((stats.new, stats.prefilled, stats.hits_global), (8, 8, 1));
+    /// ```
+    pub fn prefill(&self, count: usize) -> Result<usize, CachePoolGeneratorError> {
+        self.shared.prefill(count)
+    }
+
+    /// Closes every idle element the pool holds.
+    ///
+    /// Exactly when each element is closed, since only its own thread may touch a thread's
+    /// list:
+    /// - the global shard's elements and the calling thread's list: before `clear` returns;
+    /// - another thread's list: by that thread, at its first `get`, `put`, `checkout` (or
+    ///   guard drop) on this pool that happens after `clear` returned, or when it exits if it
+    ///   never uses the pool again;
+    /// - an element moving between a list and the global shard while `clear` runs may escape
+    ///   it and stays idle.
+    ///
+    /// Counted as `evicted` and `closed`.
+    ///
+    /// ```
+    /// let pool = cachepool::CachePool::new(String::new);
+    /// let (a, b) = (pool.get(), pool.get());
+    /// pool.put(a);
+    /// pool.put(b);
+    /// pool.clear();
+    /// assert_eq!(pool.stats().idle, 0);
+    /// ```
+    pub fn clear(&self) {
+        self.shared.clear();
+    }
+
+    /// Closes the idle elements no checkout has used since before the previous `trim()`: call
+    /// it from a timer, and a burst's extra elements are given back within two periods (the
+    /// two generations of Go's `sync.Pool` victim cache).
+    ///
+    /// As with [`clear`](Self::clear), the global shard and the calling thread's list are
+    /// trimmed before `trim` returns, another thread's list at its next use of the pool (so an
+    /// element counts as used until its thread sees the `trim()`). Counted as `trimmed`,
+    /// `evicted` and `closed`.
+    ///
+    /// ```
+    /// let pool = cachepool::CachePool::new(String::new);
+    /// let burst: Vec<String> = (0..4).map(|_| pool.get()).collect();
+    /// burst.into_iter().for_each(|s| pool.put(s));
+    /// pool.trim(); // the burst's elements are idle, but were used in this period
+    /// drop(pool.checkout()); // one is used again
+    /// pool.trim(); // the three that sat idle through a whole period are closed
+    /// assert_eq!((pool.stats().trimmed, pool.stats().idle), (3, 1));
+    /// ```
+    pub fn trim(&self) {
+        self.shared.trim();
     }
 
     /// The pool's statistics, added up over every thread's shard now.

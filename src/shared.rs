@@ -2,7 +2,8 @@
 //!
 //! The hot paths (`get` and `put` served by the calling thread's own list) live in
 //! [`crate::pool`]; they fall back to the `#[cold]` functions here when the thread's list is
-//! empty, its lease is used up, or the thread has no list yet.
+//! empty or behind the pool's generation, its lease is used up, or the thread has no list yet.
+//! `prefill`, `clear` and `trim` are in [`crate::lifecycle`].
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
@@ -12,7 +13,8 @@ use thread_local::ThreadLocal;
 
 use crate::budget::Budget;
 use crate::error::{BoxError, CachePoolGeneratorError};
-use crate::global::GlobalShard;
+use crate::generation::{CatchUp, Generations};
+use crate::global::{Batch, GlobalShard};
 use crate::local::LocalShard;
 use crate::stats::{Counter, ShardStats, Stats};
 use crate::thread_exit::{self, FlushOnExit};
@@ -23,12 +25,15 @@ pub(crate) type Generator<T> = Box<dyn Fn() -> Result<T, BoxError> + Send + Sync
 pub(crate) type CloseCallback<T> = Box<dyn Fn(T) + Send + Sync>;
 /// Readies a returned element for reuse, or refuses it.
 pub(crate) type ResetHook<T> = Box<dyn Fn(&mut T) -> bool + Send + Sync>;
+/// Checks an idle element before it is handed out.
+pub(crate) type Validator<T> = Box<dyn Fn(&T) -> bool + Send + Sync>;
 
 /// The user's code the pool calls.
 pub(crate) struct Hooks<T> {
     pub(crate) generator: Generator<T>,
     pub(crate) close: Option<CloseCallback<T>>,
     pub(crate) reset: Option<ResetHook<T>>,
+    pub(crate) validate: Option<Validator<T>>,
 }
 
 /// Sizes fixed when the pool is built.
@@ -43,10 +48,25 @@ pub(crate) struct Limits {
     pub(crate) batch: usize,
 }
 
+/// Why the pool closes idle elements on its own; each reason has its counter besides
+/// `evicted`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Eviction {
+    /// The global shard was full, or the pool is dropping.
+    Overflow,
+    /// `clear()`.
+    Cleared,
+    /// `trim()`.
+    Trimmed,
+    /// The validator refused the element at checkout.
+    Invalid,
+}
+
 /// One pool: what every `CachePool` handle to it points to.
 pub(crate) struct Shared<T: Send + 'static> {
     /// Each thread's free list and counters.
     pub(crate) locals: ThreadLocal<LocalShard<T>>,
+    pub(crate) generations: Generations,
     pub(crate) hooks: Hooks<T>,
     pub(crate) limits: Limits,
     pub(crate) budget: Budget,
@@ -56,10 +76,18 @@ pub(crate) struct Shared<T: Send + 'static> {
     orphan_stats: ShardStats,
 }
 
+/// Where a checked-out idle element came from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Source {
+    ThisThread,
+    GlobalShard,
+}
+
 impl<T: Send + 'static> Shared<T> {
     pub(crate) fn new(hooks: Hooks<T>, limits: Limits) -> Self {
         Shared {
             locals: ThreadLocal::new(),
+            generations: Generations::new(),
             hooks,
             limits,
             budget: Budget::new(limits.pool_size),
@@ -69,7 +97,7 @@ impl<T: Send + 'static> Shared<T> {
     }
 
     /// Counts one event in the current thread's shard, or in the shared fallback counters.
-    fn count(&self, counter: impl Fn(&ShardStats) -> &Counter) {
+    pub(crate) fn count(&self, counter: impl Fn(&ShardStats) -> &Counter) {
         match self.locals.get() {
             // The slot `get` returns belongs to this thread, the only writer of its counters.
             Some(shard) => counter(&shard.stats).bump(),
@@ -120,19 +148,31 @@ impl<T: Send + 'static> Shared<T> {
         }
     }
 
-    /// Closes idle elements the pool gives up (they were counted in `put` when they came in),
-    /// every one of them even if a close callback panics; returns the first panic.
+    /// Closes idle elements the pool gives up (they were counted when they came in), every
+    /// one of them even if a close callback panics; returns the first panic.
     #[must_use]
-    fn evict(&self, elements: Vec<T>) -> Option<Box<dyn Any + Send>> {
+    pub(crate) fn evict(&self, elements: Vec<T>, why: Eviction) -> Option<Box<dyn Any + Send>> {
         let mut first_panic = None;
         for element in elements {
             self.count(|s| &s.evicted);
+            match why {
+                Eviction::Overflow | Eviction::Cleared => {}
+                Eviction::Trimmed => self.count(|s| &s.trimmed),
+                Eviction::Invalid => self.count(|s| &s.invalid),
+            }
             self.count(|s| &s.closed);
             if let Err(panic) = catch_unwind(AssertUnwindSafe(|| self.call_close(element))) {
                 first_panic.get_or_insert(panic);
             }
         }
         first_panic
+    }
+
+    /// Like [`evict`](Self::evict), then propagates the first panic.
+    pub(crate) fn evict_or_panic(&self, elements: Vec<T>, why: Eviction) {
+        if let Some(panic) = self.evict(elements, why) {
+            resume_unwind(panic);
+        }
     }
 
     /// Runs the reset hook on a returned element: `Some` to keep it, `None` if it was refused
@@ -155,20 +195,57 @@ impl<T: Send + 'static> Shared<T> {
         }
     }
 
-    /// Moves a batch of idle elements, with their budget units, to the global shard.
-    fn spill(&self, batch: Vec<T>) {
-        if let Err(batch) = self.global.push(batch) {
-            self.budget.release(batch.len());
-            if let Some(panic) = self.evict(batch) {
-                resume_unwind(panic);
+    /// Runs the validator on an idle element about to be handed out: `Some` if it may be,
+    /// `None` if it was refused (and closed). A validator that panics gets its element closed
+    /// before the panic propagates.
+    fn validate(&self, element: T) -> Option<T> {
+        let Some(validate) = &self.hooks.validate else {
+            return Some(element);
+        };
+        match catch_unwind(AssertUnwindSafe(|| validate(&element))) {
+            Ok(true) => Some(element),
+            Ok(false) => {
+                self.evict_or_panic(vec![element], Eviction::Invalid);
+                None
+            }
+            Err(panic) => {
+                let _ = self.evict(vec![element], Eviction::Invalid);
+                resume_unwind(panic)
             }
         }
     }
 
-    /// The current thread's shard, registered for flushing at thread exit; `None` when this
-    /// thread must not cache elements in a list of its own (it is exiting, or the pool has no
-    /// thread lists).
-    fn home(self: &Arc<Self>) -> Option<&LocalShard<T>> {
+    /// Hands out an idle element taken on the hot path if the validator accepts it, else
+    /// goes on to the slow path.
+    #[cold]
+    pub(crate) fn checkout_validated(
+        self: &Arc<Self>,
+        element: T,
+    ) -> Result<T, CachePoolGeneratorError> {
+        match self.validate(element) {
+            Some(element) => {
+                self.count(|s| &s.get);
+                Ok(element)
+            }
+            None => self.get_slow(),
+        }
+    }
+
+    /// Moves a batch of idle elements, with their budget units, to the global shard.
+    pub(crate) fn spill(&self, elements: Vec<T>, generation: u64) {
+        if let Err(rejected) = self.global.push(Batch {
+            elements,
+            generation,
+        }) {
+            self.budget.release(rejected.elements.len());
+            self.evict_or_panic(rejected.elements, Eviction::Overflow);
+        }
+    }
+
+    /// The current thread's shard, registered for flushing at thread exit and caught up with
+    /// the pool's generation; `None` when this thread must not cache elements in a list of its
+    /// own (it is exiting, or the pool has no thread lists).
+    pub(crate) fn home(self: &Arc<Self>) -> Option<&LocalShard<T>> {
         if self.limits.thread_capacity == 0 {
             return None;
         }
@@ -188,44 +265,92 @@ impl<T: Send + 'static> Shared<T> {
             // SAFETY: as above.
             unsafe { shard.with_list(|list| list.registered = true) };
         }
+        self.catch_up(shard);
         Some(shard)
     }
 
-    /// `get` when the thread's list had nothing: the global shard, else the generator.
+    /// Brings the current thread's list up to the pool's generation: closes what the
+    /// `clear()` or `trim()` calls since it last caught up ask for.
+    fn catch_up(&self, shard: &LocalShard<T>) {
+        // SAFETY: `shard` is the current thread's slot (the caller's obligation); the closure
+        // moves elements out and runs no user code.
+        let stale = unsafe {
+            shard.with_list(|list| {
+                let (current, action) = self.generations.catch_up(list.generation);
+                let count = match action {
+                    CatchUp::Current => return None,
+                    CatchUp::Clear => list.items.len(),
+                    CatchUp::Trim => list.low_water.min(list.items.len()),
+                };
+                // The oldest elements are at the bottom: those are the ones nobody used.
+                let stale: Vec<T> = list.items.drain(..count).collect();
+                list.lease -= count;
+                list.generation = current;
+                list.low_water = list.items.len();
+                let why = match action {
+                    CatchUp::Trim => Eviction::Trimmed,
+                    _ => Eviction::Cleared,
+                };
+                Some((stale, why))
+            })
+        };
+        if let Some((stale, why)) = stale {
+            self.budget.release(stale.len());
+            self.evict_or_panic(stale, why);
+        }
+    }
+
+    /// The next idle element for this thread: from its list, else a batch from the global
+    /// shard moved into its list.
+    fn take_idle(&self, shard: &LocalShard<T>) -> Option<(T, Source)> {
+        let generation = self.generations.current();
+        // SAFETY: `shard` is the current thread's slot (the caller's obligation); `pop` and
+        // the closure below move elements and count units, and run no user code.
+        if let Some(element) = unsafe { shard.pop(generation) } {
+            return Some((element, Source::ThisThread));
+        }
+        let batch = self.global.pop()?;
+        // SAFETY: as above.
+        let (element, unneeded) = unsafe {
+            shard.with_list(|list| {
+                // The list ran dry, so the thread takes more than it gives back: its unused
+                // lease would only stop other threads from caching. It keeps the units that
+                // came with the batch, one of them for the element handed out now.
+                let unneeded = list.lease - list.items.len();
+                list.lease = list.items.len() + batch.elements.len();
+                list.items.extend(batch.elements);
+                let element = list.items.pop();
+                list.low_water = list.items.len();
+                (element, unneeded)
+            })
+        };
+        self.budget.release(unneeded);
+        element.map(|element| (element, Source::GlobalShard))
+    }
+
+    /// `get` when the hot path found nothing: the thread's list (after catching up), the
+    /// global shard, else the generator.
     #[cold]
     pub(crate) fn get_slow(self: &Arc<Self>) -> Result<T, CachePoolGeneratorError> {
         let Some(shard) = self.home() else {
             return self.get_passing_through();
         };
-        let capacity = self.limits.thread_capacity;
-        if let Some(batch) = self.global.pop() {
-            // SAFETY: `shard` is the current thread's slot; the closure moves elements and
-            // counts units, and runs no user code.
-            let (element, unneeded) = unsafe {
-                shard.with_list(|list| {
-                    list.lease += batch.len();
-                    list.items.extend(batch);
-                    let element = list.items.pop();
-                    // The batch's units came with it; keep the lease within the list's size.
-                    let unneeded = list.lease.saturating_sub(capacity.max(list.items.len()));
-                    list.lease -= unneeded;
-                    (element, unneeded)
-                })
-            };
-            self.budget.release(unneeded);
-            if let Some(element) = element {
+        while let Some((element, source)) = self.take_idle(shard) {
+            if let Some(element) = self.validate(element) {
                 shard.stats.get.bump();
-                shard.stats.hits_global.bump();
+                if source == Source::GlobalShard {
+                    shard.stats.hits_global.bump();
+                }
                 return Ok(element);
             }
         }
-        // Nothing idle here: a thread that takes more than it returns should not sit on budget
-        // that other threads could cache with, so keep at most one batch of lease.
-        // SAFETY: as above.
+        // Nothing idle anywhere: as above, a thread whose list ran dry gives back its unused
+        // lease.
+        // SAFETY: `shard` is the current thread's slot; the closure runs no user code.
         let unneeded = unsafe {
             shard.with_list(|list| {
-                let unneeded = list.lease.saturating_sub(self.limits.batch.max(list.items.len()));
-                list.lease -= unneeded;
+                let unneeded = list.lease - list.items.len();
+                list.lease = list.items.len();
                 unneeded
             })
         };
@@ -235,8 +360,9 @@ impl<T: Send + 'static> Shared<T> {
         Ok(element)
     }
 
-    /// `put` when the thread's lease is used up: lease more budget (spilling the oldest batch
-    /// to the global shard if the list is full), or close the element if the budget is spent.
+    /// `put` when the hot path could not keep the element: lease more budget (spilling the
+    /// oldest batch to the global shard if the list is full), or close the element if the
+    /// budget is spent.
     #[cold]
     pub(crate) fn put_slow(self: &Arc<Self>, element: T) {
         let Some(shard) = self.home() else {
@@ -257,7 +383,11 @@ impl<T: Send + 'static> Shared<T> {
                     return Ok(None);
                 }
                 let full = len >= thread_capacity;
-                let want = if full { batch } else { batch.min(thread_capacity - len) };
+                let want = if full {
+                    batch
+                } else {
+                    batch.min(thread_capacity - len)
+                };
                 let leased = self.budget.lease(want);
                 if leased == 0 {
                     return Err(element);
@@ -266,7 +396,11 @@ impl<T: Send + 'static> Shared<T> {
                 let spilled = full.then(|| {
                     let count = batch.min(len);
                     list.lease -= count;
-                    list.items.drain(..count).collect::<Vec<T>>()
+                    list.low_water = list.low_water.saturating_sub(count);
+                    (
+                        list.items.drain(..count).collect::<Vec<T>>(),
+                        list.generation,
+                    )
                 });
                 list.items.push(element);
                 Ok(spilled)
@@ -275,8 +409,8 @@ impl<T: Send + 'static> Shared<T> {
         match outcome {
             Ok(spilled) => {
                 shard.stats.put.bump();
-                if let Some(spilled) = spilled {
-                    self.spill(spilled);
+                if let Some((elements, generation)) = spilled {
+                    self.spill(elements, generation);
                 }
             }
             Err(element) => self.close(element),
@@ -285,16 +419,19 @@ impl<T: Send + 'static> Shared<T> {
 
     /// `get` for a thread without a list: straight from the global shard, else the generator.
     fn get_passing_through(&self) -> Result<T, CachePoolGeneratorError> {
-        if let Some(mut batch) = self.global.pop()
-            && let Some(element) = batch.pop()
-        {
+        while let Some(mut batch) = self.global.pop() {
+            let Some(element) = batch.elements.pop() else {
+                continue;
+            };
             self.budget.release(1);
-            if !batch.is_empty() {
-                self.spill(batch);
+            if !batch.elements.is_empty() {
+                self.spill(batch.elements, batch.generation);
             }
-            self.count(|s| &s.get);
-            self.count(|s| &s.hits_global);
-            return Ok(element);
+            if let Some(element) = self.validate(element) {
+                self.count(|s| &s.get);
+                self.count(|s| &s.hits_global);
+                return Ok(element);
+            }
         }
         let element = self.generate()?;
         self.count(|s| &s.get);
@@ -306,11 +443,15 @@ impl<T: Send + 'static> Shared<T> {
         if self.budget.lease(1) == 0 {
             return self.close(element);
         }
-        match self.global.push(vec![element]) {
+        let batch = Batch {
+            elements: vec![element],
+            generation: self.generations.current(),
+        };
+        match self.global.push(batch) {
             Ok(()) => self.count(|s| &s.put),
             Err(mut rejected) => {
                 self.budget.release(1);
-                if let Some(element) = rejected.pop() {
+                if let Some(element) = rejected.elements.pop() {
                     self.close(element);
                 }
             }
@@ -323,20 +464,24 @@ impl<T: Send + 'static> FlushOnExit for Shared<T> {
         let Some(shard) = self.locals.get() else {
             return;
         };
+        // What a `clear()` or `trim()` asked of this list is done first, so that the global
+        // shard does not receive elements that should have been closed.
+        self.catch_up(shard);
         // SAFETY: `shard` is the current thread's slot; the closure moves the elements out
         // and runs no user code.
-        let (items, unused) = unsafe {
+        let (items, unused, generation) = unsafe {
             shard.with_list(|list| {
                 let items = std::mem::take(&mut list.items);
                 let unused = list.lease - items.len();
                 list.lease = 0;
+                list.low_water = 0;
                 list.registered = false;
-                (items, unused)
+                (items, unused, list.generation)
             })
         };
         self.budget.release(unused);
         if !items.is_empty() {
-            self.spill(items);
+            self.spill(items, generation);
         }
     }
 }
@@ -351,10 +496,9 @@ impl<T: Send + 'static> Drop for Shared<T> {
             idle.append(&mut shard.list_mut().items);
         }
         while let Some(mut batch) = self.global.pop() {
-            idle.append(&mut batch);
+            idle.append(&mut batch.elements);
         }
-        let first_panic = self.evict(idle);
-        if let Some(panic) = first_panic
+        if let Some(panic) = self.evict(idle, Eviction::Overflow)
             && !std::thread::panicking()
         {
             resume_unwind(panic);

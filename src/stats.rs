@@ -28,6 +28,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 /// # drop(again);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Stats {
     /// Elements created by the generator. A generator that fails creates nothing.
     pub new: u64,
@@ -40,12 +41,21 @@ pub struct Stats {
     pub closed: u64,
     /// Checkouts served from the calling thread's own list.
     pub hits_local: u64,
-    /// Checkouts served from the global shard.
+    /// Checkouts that found the thread's list empty and were served from the global shard
+    /// (each brings a batch of idle elements into the thread's list, whose later checkouts
+    /// count as `hits_local`).
     pub hits_global: u64,
     /// Elements detached from a guard: the caller kept them and the pool forgot them.
     pub detached: u64,
-    /// Idle elements the pool closed on its own (a full global shard); included in `closed`.
+    /// Elements created by [`prefill`](crate::CachePool::prefill); included in `new`.
+    pub prefilled: u64,
+    /// Idle elements the pool closed on its own: `clear()`, `trim()`, a failed validation, a
+    /// full global shard; included in `closed`.
     pub evicted: u64,
+    /// Idle elements closed by [`trim`](crate::CachePool::trim); included in `evicted`.
+    pub trimmed: u64,
+    /// Idle elements the validator refused at checkout; included in `evicted`.
+    pub invalid: u64,
     /// Elements idle in the pool now, in every thread's list and the global shard.
     pub idle: usize,
 }
@@ -54,7 +64,8 @@ impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "new={} get={} put={} closed={} hits_local={} hits_global={} detached={} evicted={} idle={}",
+            "new={} get={} put={} closed={} hits_local={} hits_global={} detached={} \
+             prefilled={} evicted={} trimmed={} invalid={} idle={}",
             self.new,
             self.get,
             self.put,
@@ -62,7 +73,10 @@ impl fmt::Display for Stats {
             self.hits_local,
             self.hits_global,
             self.detached,
+            self.prefilled,
             self.evicted,
+            self.trimmed,
+            self.invalid,
             self.idle
         )
     }
@@ -101,7 +115,10 @@ pub(crate) struct ShardStats {
     pub(crate) closed: Counter,
     pub(crate) hits_global: Counter,
     pub(crate) detached: Counter,
+    pub(crate) prefilled: Counter,
     pub(crate) evicted: Counter,
+    pub(crate) trimmed: Counter,
+    pub(crate) invalid: Counter,
 }
 
 impl ShardStats {
@@ -113,19 +130,26 @@ impl ShardStats {
         total.closed += self.closed.read();
         total.hits_global += self.hits_global.read();
         total.detached += self.detached.read();
+        total.prefilled += self.prefilled.read();
         total.evicted += self.evicted.read();
+        total.trimmed += self.trimmed.read();
+        total.invalid += self.invalid.read();
     }
 }
 
 impl Stats {
     /// Fills in the derived fields once every shard has been added up.
     ///
-    /// Every checkout is a new element, a global hit or a local hit; every element taken back
-    /// is idle until a checkout takes it or the pool evicts it.
+    /// Every checkout is a new element (not a prefilled one), a global hit or a local hit;
+    /// every element taken back or prefilled is idle until a checkout takes it or the pool
+    /// evicts it.
     pub(crate) fn derive(mut self) -> Stats {
-        self.hits_local = self.get.saturating_sub(self.new + self.hits_global);
-        let hits = self.hits_local + self.hits_global;
-        self.idle = self.put.saturating_sub(hits + self.evicted) as usize;
+        let created_on_checkout = self.new.saturating_sub(self.prefilled);
+        self.hits_local = self
+            .get
+            .saturating_sub(created_on_checkout + self.hits_global);
+        let left = self.hits_local + self.hits_global + self.evicted;
+        self.idle = (self.put + self.prefilled).saturating_sub(left) as usize;
         self
     }
 }

@@ -84,7 +84,10 @@ pub struct CacheWrapper<T: Send + 'static, D = NeverReuse> {
 /// Makes a [`CacheWrapper`] around `pool` with `reuse_decider`; the seed's `make_wrapper`.
 ///
 /// Pass [`NeverReuse`] for the seed's `reuse_decider=None`.
-pub fn make_wrapper<T: Send + 'static, D>(pool: &CachePool<T>, reuse_decider: D) -> CacheWrapper<T, D> {
+pub fn make_wrapper<T: Send + 'static, D>(
+    pool: &CachePool<T>,
+    reuse_decider: D,
+) -> CacheWrapper<T, D> {
     CacheWrapper {
         pool: pool.clone(),
         reuse_decider,

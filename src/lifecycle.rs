@@ -1,0 +1,88 @@
+//! What a long-running service needs besides get and put: `prefill`, `clear` and `trim`.
+
+use std::sync::Arc;
+
+use crate::error::CachePoolGeneratorError;
+use crate::global::Batch;
+use crate::shared::{Eviction, Shared};
+
+impl<T: Send + 'static> Shared<T> {
+    /// Creates up to `count` elements into the global shard, as far as the budget allows;
+    /// returns how many it created. On a generator failure, the elements created so far stay.
+    pub(crate) fn prefill(&self, count: usize) -> Result<usize, CachePoolGeneratorError> {
+        let units = self.budget.lease(count);
+        let batch_size = self.limits.batch;
+        let generation = self.generations.current();
+        let mut created = 0;
+        let mut outcome = Ok(());
+        while created < units && outcome.is_ok() {
+            let mut elements = Vec::with_capacity(batch_size.min(units - created));
+            while elements.len() < elements.capacity() {
+                match (self.hooks.generator)() {
+                    Ok(element) => elements.push(element),
+                    Err(e) => {
+                        outcome = Err(CachePoolGeneratorError::new(e));
+                        break;
+                    }
+                }
+            }
+            created += elements.len();
+            for _ in 0..elements.len() {
+                self.count(|s| &s.new);
+                self.count(|s| &s.prefilled);
+            }
+            if !elements.is_empty() {
+                self.spill(elements, generation);
+            }
+        }
+        self.budget.release(units - created);
+        outcome.map(|()| created)
+    }
+
+    /// Closes every idle element: those of the global shard and of the calling thread's list
+    /// now, those of other threads' lists when they next use the pool or exit.
+    pub(crate) fn clear(self: &Arc<Self>) {
+        self.generations.advance(true, |_| self.drain_global(|_| true));
+        // Catches the calling thread's own list up (closing it) when it has one.
+        if self.locals.get().is_some() {
+            let _ = self.home();
+        }
+    }
+
+    /// Closes the idle elements no checkout has used since before the previous `trim()`.
+    pub(crate) fn trim(self: &Arc<Self>) {
+        self.generations.advance(false, |current| {
+            // A batch made in generation g has sat through all of generation g + 1 once
+            // generation g + 2 starts.
+            self.drain_global(|batch| batch.generation + 2 <= current);
+        });
+        if self.locals.get().is_some() {
+            let _ = self.home();
+        }
+    }
+
+    /// Takes each batch now in the global shard once; closes those `stale` picks and puts the
+    /// others back (behind any batch that arrives meanwhile).
+    fn drain_global(&self, stale: impl Fn(&Batch<T>) -> bool) {
+        let why = if self.generations.catch_up(0).1 == crate::generation::CatchUp::Clear {
+            Eviction::Cleared
+        } else {
+            Eviction::Trimmed
+        };
+        let mut closing = Vec::new();
+        for _ in 0..self.global.batches() {
+            let Some(batch) = self.global.pop() else {
+                break;
+            };
+            if stale(&batch) {
+                closing.extend(batch.elements);
+            } else if let Err(rejected) = self.global.push(batch) {
+                // Other threads filled the shard meanwhile: the batch cannot go back.
+                self.budget.release(rejected.elements.len());
+                self.evict_or_panic(rejected.elements, Eviction::Overflow);
+            }
+        }
+        self.budget.release(closing.len());
+        self.evict_or_panic(closing, why);
+    }
+}
