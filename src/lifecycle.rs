@@ -42,7 +42,8 @@ impl<T: Send + 'static> Shared<T> {
     /// Closes every idle element: those of the global shard and of the calling thread's list
     /// now, those of other threads' lists when they next use the pool or exit.
     pub(crate) fn clear(self: &Arc<Self>) {
-        self.generations.advance(true, |_| self.drain_global(|_| true));
+        self.generations
+            .advance(true, |_| self.drain_global(|_| true));
         // Catches the calling thread's own list up (closing it) when it has one.
         if self.locals.get().is_some() {
             let _ = self.home();
