@@ -121,3 +121,15 @@ impl<T> LocalShard<T> {
         self.list.get_mut()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::LocalShard;
+
+    /// The per-thread overhead stated in docs/design.md: one shard per thread per pool.
+    #[test]
+    fn shard_sizes() {
+        assert_eq!(std::mem::align_of::<LocalShard<Vec<u8>>>(), 128);
+        assert_eq!(std::mem::size_of::<LocalShard<Vec<u8>>>(), 256);
+    }
+}
