@@ -19,7 +19,8 @@ pub(crate) struct Generations {
     current: AtomicU64,
     /// The generation the last `clear()` started (0: never cleared).
     cleared_at: AtomicU64,
-    /// Serialises `clear()` and `trim()` (rare calls), so that each generation has one writer.
+    /// Serialises the updates of `clear()` and `trim()` (rare calls), so that each generation
+    /// has one writer.
     advancing: Mutex<()>,
 }
 
@@ -68,16 +69,16 @@ impl Generations {
         (current, action)
     }
 
-    /// Starts the next generation, a `clear()` one if `clear`; runs `then` with it before any
-    /// other `clear()` or `trim()` can start.
-    pub(crate) fn advance<R>(&self, clear: bool, then: impl FnOnce(u64) -> R) -> R {
-        // The guarded data is `()`: a panic in `then` poisons nothing worth refusing.
+    /// Starts the next generation, a `clear()` one if `clear`, and returns it.
+    pub(crate) fn advance(&self, clear: bool) -> u64 {
+        // Held only to keep each generation to one writer, never while user code runs. The
+        // guarded data is `()`, so a poisoned lock has nothing to protect.
         let _one_at_a_time = self.advancing.lock().unwrap_or_else(|e| e.into_inner());
         let next = self.current.load(Ordering::Relaxed) + 1;
         if clear {
             self.cleared_at.store(next, Ordering::Relaxed);
         }
         self.current.store(next, Ordering::Release);
-        then(next)
+        next
     }
 }

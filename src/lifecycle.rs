@@ -42,8 +42,8 @@ impl<T: Send + 'static> Shared<T> {
     /// Closes every idle element: those of the global shard and of the calling thread's list
     /// now, those of other threads' lists when they next use the pool or exit.
     pub(crate) fn clear(self: &Arc<Self>) {
-        self.generations
-            .advance(true, |_| self.drain_global(|_| true));
+        self.generations.advance(true);
+        self.drain_global(|_| true, Eviction::Cleared);
         // Catches the calling thread's own list up (closing it) when it has one.
         if self.locals.get().is_some() {
             let _ = self.home();
@@ -52,11 +52,10 @@ impl<T: Send + 'static> Shared<T> {
 
     /// Closes the idle elements no checkout has used since before the previous `trim()`.
     pub(crate) fn trim(self: &Arc<Self>) {
-        self.generations.advance(false, |current| {
-            // A batch made in generation g has sat through all of generation g + 1 once
-            // generation g + 2 starts.
-            self.drain_global(|batch| batch.generation + 2 <= current);
-        });
+        let current = self.generations.advance(false);
+        // A batch made in generation g has sat through all of generation g + 1 once
+        // generation g + 2 starts.
+        self.drain_global(|batch| batch.generation + 2 <= current, Eviction::Trimmed);
         if self.locals.get().is_some() {
             let _ = self.home();
         }
@@ -64,12 +63,7 @@ impl<T: Send + 'static> Shared<T> {
 
     /// Takes each batch now in the global shard once; closes those `stale` picks and puts the
     /// others back (behind any batch that arrives meanwhile).
-    fn drain_global(&self, stale: impl Fn(&Batch<T>) -> bool) {
-        let why = if self.generations.catch_up(0).1 == crate::generation::CatchUp::Clear {
-            Eviction::Cleared
-        } else {
-            Eviction::Trimmed
-        };
+    fn drain_global(&self, stale: impl Fn(&Batch<T>) -> bool, why: Eviction) {
         let mut closing = Vec::new();
         for _ in 0..self.global.batches() {
             let Some(batch) = self.global.pop() else {
