@@ -90,6 +90,7 @@ const TAKEN: &str = "a guard's element is present until the guard is consumed";
 /// assert_eq!(kept, [7]);
 /// assert_eq!(pool.stats().detached, 1);
 /// ```
+#[must_use = "dropping the guard gives the element back at once"]
 pub struct Checkout<'a, T: Send + 'static> {
     pool: &'a CachePool<T>,
     /// `Some` until the guard is consumed or dropped.
@@ -122,6 +123,7 @@ guard_impls!(Checkout<'a>);
 /// drop(pool); // the guard still holds the pool
 /// OwnedCheckout::discard(buf); // close it: the pool then drops too
 /// ```
+#[must_use = "dropping the guard gives the element back at once"]
 pub struct OwnedCheckout<T: Send + 'static> {
     pool: CachePool<T>,
     /// `Some` until the guard is consumed or dropped.

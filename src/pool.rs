@@ -99,6 +99,7 @@ impl<T: Send + 'static> CachePool<T> {
     /// If the pool's generator is fallible and fails; use [`try_get`](Self::try_get) there.
     #[inline]
     #[track_caller]
+    #[must_use = "an element taken and never given back is lost to the pool"]
     pub fn get(&self) -> T {
         match self.try_get() {
             Ok(element) => element,
@@ -117,6 +118,7 @@ impl<T: Send + 'static> CachePool<T> {
     /// # Ok(()) }
     /// ```
     #[inline]
+    #[must_use = "an element taken and never given back is lost to the pool"]
     pub fn try_get(&self) -> Result<T, CachePoolGeneratorError> {
         let shared = &self.shared;
         if let Some(shard) = shared.locals.get() {
