@@ -140,7 +140,7 @@ impl<T: Send + 'static> CachePool<T> {
     /// The reset hook runs first and may refuse the element. A kept element goes into the
     /// calling thread's list (whichever thread took it), or is closed if the pool already
     /// holds `pool_size` idle elements.
-    #[inline]
+    #[inline(always)]
     pub fn put(&self, element: T) {
         let shared = &self.shared;
         let Some(element) = shared.reset(element) else {

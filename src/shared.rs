@@ -178,10 +178,16 @@ impl<T: Send + 'static> Shared<T> {
     /// Runs the reset hook on a returned element: `Some` to keep it, `None` if it was refused
     /// (and closed). A hook that panics gets its element closed before the panic propagates.
     #[inline]
-    pub(crate) fn reset(&self, mut element: T) -> Option<T> {
-        let Some(reset) = &self.hooks.reset else {
-            return Some(element);
-        };
+    pub(crate) fn reset(&self, element: T) -> Option<T> {
+        match &self.hooks.reset {
+            None => Some(element),
+            Some(reset) => self.run_reset(reset, element),
+        }
+    }
+
+    /// The reset hook's call, out of line: the `catch_unwind` landing pad would otherwise
+    /// bloat every inlined `put`.
+    fn run_reset(&self, reset: &ResetHook<T>, mut element: T) -> Option<T> {
         match catch_unwind(AssertUnwindSafe(|| reset(&mut element))) {
             Ok(true) => Some(element),
             Ok(false) => {
