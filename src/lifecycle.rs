@@ -1,29 +1,33 @@
 //! What a long-running service needs besides get and put: `prefill`, `clear` and `trim`.
 
+use std::any::Any;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::Arc;
 
-use crate::error::CachePoolGeneratorError;
+use crate::error::{BoxError, CachePoolGeneratorError};
 use crate::global::Batch;
 use crate::shared::{Eviction, Shared};
 
 impl<T: Send + 'static> Shared<T> {
     /// Creates up to `count` elements into the global shard, as far as the budget allows;
-    /// returns how many it created. On a generator failure, the elements created so far stay.
+    /// returns how many it created. On a generator failure or panic, the elements created so
+    /// far stay and the budget not used is given back before the error or panic reaches the
+    /// caller.
     pub(crate) fn prefill(&self, count: usize) -> Result<usize, CachePoolGeneratorError> {
         let units = self.budget.lease(count);
-        let batch_size = self.limits.batch;
         let generation = self.generations.current();
         let mut created = 0;
-        let mut outcome = Ok(());
-        while created < units && outcome.is_ok() {
-            let mut elements = Vec::with_capacity(batch_size.min(units - created));
+        let mut failure = None;
+        while created < units && failure.is_none() {
+            let mut elements = Vec::with_capacity(self.limits.batch.min(units - created));
             while elements.len() < elements.capacity() {
-                match (self.hooks.generator)() {
-                    Ok(element) => elements.push(element),
-                    Err(e) => {
-                        outcome = Err(CachePoolGeneratorError::new(e));
-                        break;
-                    }
+                match catch_unwind(AssertUnwindSafe(|| (self.hooks.generator)())) {
+                    Ok(Ok(element)) => elements.push(element),
+                    Ok(Err(e)) => failure = Some(Failure::Error(e)),
+                    Err(panic) => failure = Some(Failure::Panic(panic)),
+                }
+                if failure.is_some() {
+                    break;
                 }
             }
             created += elements.len();
@@ -31,12 +35,19 @@ impl<T: Send + 'static> Shared<T> {
                 self.count(|s| &s.new);
                 self.count(|s| &s.prefilled);
             }
-            if !elements.is_empty() {
-                self.spill(elements, generation);
+            if !elements.is_empty()
+                && let Err(panic) =
+                    catch_unwind(AssertUnwindSafe(|| self.spill(elements, generation)))
+            {
+                failure.get_or_insert(Failure::Panic(panic));
             }
         }
         self.budget.release(units - created);
-        outcome.map(|()| created)
+        match failure {
+            None => Ok(created),
+            Some(Failure::Error(e)) => Err(CachePoolGeneratorError::new(e)),
+            Some(Failure::Panic(panic)) => resume_unwind(panic),
+        }
     }
 
     /// Closes every idle element: those of the global shard and of the calling thread's list
@@ -44,10 +55,7 @@ impl<T: Send + 'static> Shared<T> {
     pub(crate) fn clear(self: &Arc<Self>) {
         self.generations.advance(true);
         self.drain_global(|_| true, Eviction::Cleared);
-        // Catches the calling thread's own list up (closing it) when it has one.
-        if self.locals.get().is_some() {
-            let _ = self.home();
-        }
+        self.catch_up_here();
     }
 
     /// Closes the idle elements no checkout has used since before the previous `trim()`.
@@ -56,8 +64,15 @@ impl<T: Send + 'static> Shared<T> {
         // A batch made in generation g has sat through all of generation g + 1 once
         // generation g + 2 starts.
         self.drain_global(|batch| batch.generation + 2 <= current, Eviction::Trimmed);
-        if self.locals.get().is_some() {
-            let _ = self.home();
+        self.catch_up_here();
+    }
+
+    /// Catches the calling thread's own list up now, if it has one.
+    fn catch_up_here(self: &Arc<Self>) {
+        if self.locals.get().is_some()
+            && let Some((_, stale)) = self.home()
+        {
+            self.close_stale(stale);
         }
     }
 
@@ -80,4 +95,10 @@ impl<T: Send + 'static> Shared<T> {
         self.budget.release(closing.len());
         self.evict_or_panic(closing, why);
     }
+}
+
+/// Why a `prefill` stopped early.
+enum Failure {
+    Error(BoxError),
+    Panic(Box<dyn Any + Send>),
 }

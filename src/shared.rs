@@ -76,6 +76,12 @@ pub(crate) struct Shared<T: Send + 'static> {
     orphan_stats: ShardStats,
 }
 
+/// Idle elements a list's catch-up took out, still to be closed.
+pub(crate) struct Stale<T> {
+    elements: Vec<T>,
+    why: Eviction,
+}
+
 /// Where a checked-out idle element came from.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Source {
@@ -249,17 +255,32 @@ impl<T: Send + 'static> Shared<T> {
     }
 
     /// The current thread's shard, registered for flushing at thread exit and caught up with
-    /// the pool's generation; `None` when this thread must not cache elements in a list of its
-    /// own (it is exiting, or the pool has no thread lists).
-    pub(crate) fn home(self: &Arc<Self>) -> Option<&LocalShard<T>> {
+    /// the pool's generation, with what catching up took out of its list (for the caller to
+    /// close once its own element is safe); `None` when this thread must not cache elements in
+    /// a list of its own (it is exiting, or the pool has no thread lists).
+    pub(crate) fn home(self: &Arc<Self>) -> Option<(&LocalShard<T>, Option<Stale<T>>)> {
         if self.limits.thread_capacity == 0 {
             return None;
         }
         let shard = match self.locals.get() {
             Some(shard) => shard,
-            // `get_or` panics if called while `thread_local`'s own thread-local has already
-            // been destroyed (late in thread exit); that thread then passes through.
-            None => catch_unwind(AssertUnwindSafe(|| self.locals.get_or(LocalShard::new))).ok()?,
+            None => {
+                // Late in thread exit `thread_local` has released this thread's id, and
+                // `get_or` would take a new one that is never released: pass through instead.
+                if thread_exit::is_exiting() {
+                    return None;
+                }
+                // A thread whose very first use of any pool comes that late makes `get_or`
+                // panic (it cannot register its id guard any more); it passes through too.
+                catch_unwind(AssertUnwindSafe(|| {
+                    self.locals.get_or(LocalShard::new);
+                }))
+                .ok()?;
+                // Every access goes through `get`: the reference `get_or` returns is derived
+                // from another pointer, which later accesses through `get` would invalidate
+                // while user code re-entering the pool runs.
+                self.locals.get()?
+            }
         };
         // SAFETY: `shard` is the current thread's slot; the closure runs no user code.
         let registered = unsafe { shard.with_list(|list| list.registered) };
@@ -271,13 +292,13 @@ impl<T: Send + 'static> Shared<T> {
             // SAFETY: as above.
             unsafe { shard.with_list(|list| list.registered = true) };
         }
-        self.catch_up(shard);
-        Some(shard)
+        Some((shard, self.catch_up(shard)))
     }
 
-    /// Brings the current thread's list up to the pool's generation: closes what the
-    /// `clear()` or `trim()` calls since it last caught up ask for.
-    fn catch_up(&self, shard: &LocalShard<T>) {
+    /// Brings the current thread's list up to the pool's generation: takes out what the
+    /// `clear()` or `trim()` calls since it last caught up ask to close, and gives back their
+    /// budget. The caller closes them with [`close_stale`](Self::close_stale).
+    fn catch_up(&self, shard: &LocalShard<T>) -> Option<Stale<T>> {
         // SAFETY: `shard` is the current thread's slot (the caller's obligation); the closure
         // moves elements out and runs no user code.
         let stale = unsafe {
@@ -289,7 +310,7 @@ impl<T: Send + 'static> Shared<T> {
                     CatchUp::Trim => list.low_water.min(list.items.len()),
                 };
                 // The oldest elements are at the bottom: those are the ones nobody used.
-                let stale: Vec<T> = list.items.drain(..count).collect();
+                let elements: Vec<T> = list.items.drain(..count).collect();
                 list.lease -= count;
                 list.generation = current;
                 list.low_water = list.items.len();
@@ -297,12 +318,18 @@ impl<T: Send + 'static> Shared<T> {
                     CatchUp::Trim => Eviction::Trimmed,
                     _ => Eviction::Cleared,
                 };
-                Some((stale, why))
+                Some(Stale { elements, why })
             })
-        };
-        if let Some((stale, why)) = stale {
-            self.budget.release(stale.len());
-            self.evict_or_panic(stale, why);
+        }?;
+        self.budget.release(stale.elements.len());
+        Some(stale)
+    }
+
+    /// Closes what a list's catch-up took out; the first panic of a close callback propagates
+    /// after all are closed.
+    pub(crate) fn close_stale(&self, stale: Option<Stale<T>>) {
+        if let Some(Stale { elements, why }) = stale {
+            self.evict_or_panic(elements, why);
         }
     }
 
@@ -338,9 +365,11 @@ impl<T: Send + 'static> Shared<T> {
     /// global shard, else the generator.
     #[cold]
     pub(crate) fn get_slow(self: &Arc<Self>) -> Result<T, CachePoolGeneratorError> {
-        let Some(shard) = self.home() else {
+        let Some((shard, stale)) = self.home() else {
             return self.get_passing_through();
         };
+        // Nothing is held yet, so a close callback that panics here loses nothing.
+        self.close_stale(stale);
         while let Some((element, source)) = self.take_idle(shard) {
             if let Some(element) = self.validate(element) {
                 shard.stats.get.bump();
@@ -371,9 +400,17 @@ impl<T: Send + 'static> Shared<T> {
     /// budget is spent.
     #[cold]
     pub(crate) fn put_slow(self: &Arc<Self>, element: T) {
-        let Some(shard) = self.home() else {
+        let Some((shard, stale)) = self.home() else {
             return self.put_passing_through(element);
         };
+        self.keep_or_close(shard, element);
+        // Only now that `element` is stored or closed: a close callback that panics on a stale
+        // element must not take the element being put down with it.
+        self.close_stale(stale);
+    }
+
+    /// The rest of `put_slow`, on the thread's caught-up list.
+    fn keep_or_close(&self, shard: &LocalShard<T>, element: T) {
         let Limits {
             thread_capacity,
             batch,
@@ -470,9 +507,10 @@ impl<T: Send + 'static> FlushOnExit for Shared<T> {
         let Some(shard) = self.locals.get() else {
             return;
         };
-        // What a `clear()` or `trim()` asked of this list is done first, so that the global
-        // shard does not receive elements that should have been closed.
-        self.catch_up(shard);
+        // What a `clear()` or `trim()` asked of this list is taken out first, so that the global
+        // shard does not receive elements that should have been closed; they are closed last,
+        // once the rest is safe in the global shard.
+        let stale = self.catch_up(shard);
         // SAFETY: `shard` is the current thread's slot; the closure moves the elements out
         // and runs no user code.
         let (items, unused, generation) = unsafe {
@@ -489,6 +527,7 @@ impl<T: Send + 'static> FlushOnExit for Shared<T> {
         if !items.is_empty() {
             self.spill(items, generation);
         }
+        self.close_stale(stale);
     }
 }
 

@@ -13,7 +13,7 @@
 //! would find no slot and nothing would be flushed: the elements would stay in the slot, used by
 //! the next thread given it and closed when the pool drops; never touched by two threads.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Weak;
 
@@ -31,6 +31,7 @@ struct ExitHooks {
 
 impl Drop for ExitHooks {
     fn drop(&mut self) {
+        EXITING.with(|exiting| exiting.set(true));
         for pool in std::mem::take(self.pools.get_mut()) {
             // A panic cannot leave a thread-local destructor (the process would abort): a close
             // callback that panics here has already been given its element, so the panic is
@@ -45,6 +46,10 @@ impl Drop for ExitHooks {
 }
 
 thread_local! {
+    /// Set when this thread's exit hooks start running. A `Cell` without a destructor, so it
+    /// stays readable until the very end of the thread, after `EXIT_HOOKS` is gone.
+    static EXITING: Cell<bool> = const { Cell::new(false) };
+
     static EXIT_HOOKS: ExitHooks = const {
         ExitHooks {
             pools: RefCell::new(Vec::new()),
@@ -68,4 +73,13 @@ pub(crate) fn register(pool: Weak<dyn FlushOnExit>) -> bool {
             pools.push(pool);
         })
         .is_ok()
+}
+
+/// Whether the current thread has started running its exit hooks (it is exiting).
+///
+/// Reads a thread-local the hooks set, without touching the hooks themselves: accessing them
+/// would register their destructor, and before `thread_local`'s own, that order matters (see
+/// the module docs).
+pub(crate) fn is_exiting() -> bool {
+    EXITING.with(Cell::get)
 }
