@@ -1,7 +1,10 @@
 //! RAII guards that give a checked-out element back when dropped.
 
+use std::borrow::Borrow;
 use std::fmt;
+use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
+use std::ptr;
 
 use crate::pool::CachePool;
 
@@ -12,17 +15,24 @@ macro_rules! guard_impls {
             /// Closes the element instead of giving it back (for an element left broken).
             ///
             /// An associated function, so that it never shadows a method of `T`.
-            pub fn discard(mut this: Self) {
-                if let Some(element) = this.element.take() {
-                    this.pool.close(element);
-                }
+            pub fn discard(this: Self) {
+                let (pool, element) = Self::into_parts(this);
+                pool.borrow().close(element);
             }
 
             /// Keeps the element: the pool forgets it (counted as `detached`).
-            pub fn detach(mut this: Self) -> T {
-                let element = this.element.take().expect(TAKEN);
-                this.pool.shared.detach();
+            pub fn detach(this: Self) -> T {
+                let (pool, element) = Self::into_parts(this);
+                pool.borrow().shared.detach();
                 element
+            }
+
+            /// Takes the guard apart without running its `Drop`.
+            fn into_parts(this: Self) -> (impl Borrow<CachePool<T>>, T) {
+                let mut this = ManuallyDrop::new(this);
+                // SAFETY: the guard's invariant says both fields are initialised; `this` is
+                // never used again and its `Drop` never runs, so each is moved out once.
+                unsafe { (ptr::read(&this.pool), ManuallyDrop::take(&mut this.element)) }
             }
 
             /// The pool the element came from.
@@ -36,14 +46,14 @@ macro_rules! guard_impls {
 
             #[inline]
             fn deref(&self) -> &T {
-                self.element.as_ref().expect(TAKEN)
+                &self.element
             }
         }
 
         impl<$($lt,)? T: Send + 'static> DerefMut for $guard<$($lt,)? T> {
             #[inline]
             fn deref_mut(&mut self) -> &mut T {
-                self.element.as_mut().expect(TAKEN)
+                &mut self.element
             }
         }
 
@@ -52,12 +62,13 @@ macro_rules! guard_impls {
             /// caught in the middle of an update is never handed to the next user.
             #[inline]
             fn drop(&mut self) {
-                if let Some(element) = self.element.take() {
-                    if std::thread::panicking() {
-                        self.pool.shared.close_unwinding(element);
-                    } else {
-                        self.pool.put(element);
-                    }
+                // SAFETY: the element is initialised (the guard's invariant) and `drop` runs
+                // once; the guard is not used after it.
+                let element = unsafe { ManuallyDrop::take(&mut self.element) };
+                if std::thread::panicking() {
+                    self.pool.shared.close_unwinding(element);
+                } else {
+                    self.pool.put(element);
                 }
             }
         }
@@ -69,10 +80,6 @@ macro_rules! guard_impls {
         }
     };
 }
-
-/// The element is only ever taken out by `discard`, `detach` and `drop`, which consume or end
-/// the guard, so every other access finds it.
-const TAKEN: &str = "a guard's element is present until the guard is consumed";
 
 /// An element checked out of a pool, given back when dropped; borrows the pool.
 ///
@@ -93,8 +100,9 @@ const TAKEN: &str = "a guard's element is present until the guard is consumed";
 #[must_use = "dropping the guard gives the element back at once"]
 pub struct Checkout<'a, T: Send + 'static> {
     pool: &'a CachePool<T>,
-    /// `Some` until the guard is consumed or dropped.
-    element: Option<T>,
+    /// Initialised for the guard's whole life: taken out only by `drop`, or by
+    /// `discard`/`detach`, which consume the guard without running `drop`.
+    element: ManuallyDrop<T>,
 }
 
 impl<'a, T: Send + 'static> Checkout<'a, T> {
@@ -102,7 +110,7 @@ impl<'a, T: Send + 'static> Checkout<'a, T> {
     pub(crate) fn new(pool: &'a CachePool<T>, element: T) -> Self {
         Checkout {
             pool,
-            element: Some(element),
+            element: ManuallyDrop::new(element),
         }
     }
 }
@@ -126,8 +134,9 @@ guard_impls!(Checkout<'a>);
 #[must_use = "dropping the guard gives the element back at once"]
 pub struct OwnedCheckout<T: Send + 'static> {
     pool: CachePool<T>,
-    /// `Some` until the guard is consumed or dropped.
-    element: Option<T>,
+    /// Initialised for the guard's whole life: taken out only by `drop`, or by
+    /// `discard`/`detach`, which consume the guard without running `drop`.
+    element: ManuallyDrop<T>,
 }
 
 impl<T: Send + 'static> OwnedCheckout<T> {
@@ -135,7 +144,7 @@ impl<T: Send + 'static> OwnedCheckout<T> {
     pub(crate) fn new(pool: CachePool<T>, element: T) -> Self {
         OwnedCheckout {
             pool,
-            element: Some(element),
+            element: ManuallyDrop::new(element),
         }
     }
 }

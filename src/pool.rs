@@ -101,9 +101,12 @@ impl<T: Send + 'static> CachePool<T> {
     #[track_caller]
     #[must_use = "an element taken and never given back is lost to the pool"]
     pub fn get(&self) -> T {
-        match self.try_get() {
-            Ok(element) => element,
-            Err(e) => generator_failed(e),
+        match self.take_local() {
+            Some(element) => element,
+            None => match self.shared.get_slow() {
+                Ok(element) => element,
+                Err(e) => generator_failed(e),
+            },
         }
     }
 
@@ -120,19 +123,26 @@ impl<T: Send + 'static> CachePool<T> {
     #[inline]
     #[must_use = "an element taken and never given back is lost to the pool"]
     pub fn try_get(&self) -> Result<T, CachePoolGeneratorError> {
-        let shared = &self.shared;
-        if let Some(shard) = shared.locals.get() {
-            // SAFETY: `ThreadLocal::get` returned the current thread's slot, so this thread
-            // owns the shard.
-            if let Some(element) = unsafe { shard.pop(shared.generations.current()) } {
-                if shared.hooks.validate.is_some() {
-                    return shared.checkout_validated(element);
-                }
-                shard.stats.get.bump();
-                return Ok(element);
-            }
+        match self.take_local() {
+            Some(element) => Ok(element),
+            None => self.shared.get_slow(),
         }
-        shared.get_slow()
+    }
+
+    /// The hot path of every checkout: the warmest element of the calling thread's list, if
+    /// the list is current and no validator must look at it first.
+    #[inline(always)]
+    fn take_local(&self) -> Option<T> {
+        let shared = &self.shared;
+        if shared.hooks.validate.is_some() {
+            return None;
+        }
+        let shard = shared.locals.get()?;
+        // SAFETY: `ThreadLocal::get` returned the current thread's slot, so this thread owns
+        // the shard.
+        let element = unsafe { shard.pop(shared.generations.current()) }?;
+        shard.stats.get.bump();
+        Some(element)
     }
 
     /// Gives an element back; the seed's `put(element)`.

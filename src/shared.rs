@@ -227,22 +227,6 @@ impl<T: Send + 'static> Shared<T> {
         }
     }
 
-    /// Hands out an idle element taken on the hot path if the validator accepts it, else
-    /// goes on to the slow path.
-    #[cold]
-    pub(crate) fn checkout_validated(
-        self: &Arc<Self>,
-        element: T,
-    ) -> Result<T, CachePoolGeneratorError> {
-        match self.validate(element) {
-            Some(element) => {
-                self.count(|s| &s.get);
-                Ok(element)
-            }
-            None => self.get_slow(),
-        }
-    }
-
     /// Moves a batch of idle elements, with their budget units, to the global shard.
     pub(crate) fn spill(&self, elements: Vec<T>, generation: u64) {
         if let Err(rejected) = self.global.push(Batch {
