@@ -1,0 +1,95 @@
+//! The pooled element types every subject is measured with.
+//!
+//! Two elements, as the issue asks: a 4 KiB `Vec<u8>` (the realistic buffer) and a small boxed
+//! array, whose round trip is short enough that the cost of the loop itself (reloading an
+//! element just stored) shows; read both.
+
+use std::cell::RefCell;
+
+/// Most idle elements any subject keeps; every bounded pool in the run is built with it.
+pub const POOL_SIZE: usize = 1024;
+
+/// An element the subjects pool.
+pub trait Element: Send + Sync + 'static {
+    /// Short name, used in benchmark ids (`st_hit-vec4k`).
+    const NAME: &'static str;
+
+    /// Builds a new element (the generator every pool is given).
+    fn create() -> Self;
+
+    /// Readies a returned element for reuse (the reset hook, where the pool has one).
+    fn reset(&mut self);
+
+    /// The work the `rayon` workload does with a checked-out element: writes 64 bytes derived
+    /// from `seed` into it and returns a checksum, so that the element is really used.
+    fn fill(&mut self, seed: u64) -> u64;
+
+    /// Runs `f` on this element type's `thread_local!` free list: the floor subject's storage.
+    /// One list per element type, because a `thread_local!` cannot be generic.
+    fn with_floor_list<R>(f: impl FnOnce(&RefCell<Vec<Self>>) -> R) -> R
+    where
+        Self: Sized;
+}
+
+/// A 4 KiB byte buffer; cleared on return.
+pub type Vec4k = Vec<u8>;
+
+/// Capacity of a [`Vec4k`].
+const VEC_CAPACITY: usize = 4096;
+
+thread_local! {
+    static FLOOR_VEC4K: RefCell<Vec<Vec4k>> = const { RefCell::new(Vec::new()) };
+    static FLOOR_BOX64: RefCell<Vec<Box64>> = const { RefCell::new(Vec::new()) };
+}
+
+impl Element for Vec4k {
+    const NAME: &'static str = "vec4k";
+
+    fn create() -> Self {
+        Vec::with_capacity(VEC_CAPACITY)
+    }
+
+    #[inline]
+    fn reset(&mut self) {
+        self.clear();
+    }
+
+    #[inline]
+    fn fill(&mut self, seed: u64) -> u64 {
+        self.clear();
+        for i in 0..8u64 {
+            self.extend_from_slice(&(seed ^ i).to_le_bytes());
+        }
+        self.iter().map(|&b| u64::from(b)).sum()
+    }
+
+    fn with_floor_list<R>(f: impl FnOnce(&RefCell<Vec<Self>>) -> R) -> R {
+        FLOOR_VEC4K.with(f)
+    }
+}
+
+/// A small boxed element; nothing to reset.
+pub type Box64 = Box<[u8; 64]>;
+
+impl Element for Box64 {
+    const NAME: &'static str = "box64";
+
+    fn create() -> Self {
+        Box::new([0; 64])
+    }
+
+    #[inline]
+    fn reset(&mut self) {}
+
+    #[inline]
+    fn fill(&mut self, seed: u64) -> u64 {
+        for (i, chunk) in self.chunks_exact_mut(8).enumerate() {
+            chunk.copy_from_slice(&(seed ^ i as u64).to_le_bytes());
+        }
+        self.iter().map(|&b| u64::from(b)).sum()
+    }
+
+    fn with_floor_list<R>(f: impl FnOnce(&RefCell<Vec<Self>>) -> R) -> R {
+        FLOOR_BOX64.with(f)
+    }
+}

@@ -1,0 +1,488 @@
+//! One small adapter per subject, so that every workload runs every subject the same way.
+//!
+//! A subject hands out an element (`take`) and takes it back (`give`). For pools whose guard
+//! gives the element back on drop, `give` is that drop; for raw APIs it is the `put`. The
+//! `cross_thread` workload also needs something it can send to another thread (`send`), given
+//! back there (`give_sent`); for most subjects that is the item itself.
+
+use std::marker::PhantomData;
+use std::ops::{Deref, DerefMut};
+use std::sync::Mutex;
+
+use cachepool::{CachePool, Checkout, OwnedCheckout};
+use crossbeam_queue::ArrayQueue;
+
+use crate::element::{Element, POOL_SIZE};
+
+/// A pool under test, behind the one interface the workloads use.
+pub trait Subject<E: Element>: Sync + Sized {
+    /// Name in benchmark ids and in the report.
+    const NAME: &'static str;
+
+    /// A checked-out element.
+    type Item<'a>: DerefMut<Target = E>
+    where
+        Self: 'a;
+
+    /// What travels to another thread in `cross_thread`.
+    type Sent<'a>: Send
+    where
+        Self: 'a;
+
+    /// A pool holding at most [`POOL_SIZE`] idle elements (where the pool has a bound).
+    fn build() -> Self;
+
+    /// Checks an element out.
+    fn take(&self) -> Self::Item<'_>;
+
+    /// Gives an element back (on the thread that took it).
+    fn give<'a>(&'a self, item: Self::Item<'a>);
+
+    /// Turns a checked-out element into what is sent to the consumer thread.
+    fn send<'a>(&'a self, item: Self::Item<'a>) -> Self::Sent<'a>;
+
+    /// Gives back, on the consumer thread, an element sent there.
+    fn give_sent<'a>(&'a self, sent: Self::Sent<'a>);
+
+    /// Idle elements the pool holds now, where it can tell.
+    fn idle(&self) -> Option<usize> {
+        None
+    }
+}
+
+/// An element owned by the caller, for subjects whose API is raw take/put.
+pub struct Owned<E>(E);
+
+impl<E> Deref for Owned<E> {
+    type Target = E;
+    #[inline]
+    fn deref(&self) -> &E {
+        &self.0
+    }
+}
+
+impl<E> DerefMut for Owned<E> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut E {
+        &mut self.0
+    }
+}
+
+/// Implements `send`/`give_sent` for subjects whose item is itself `Send`.
+macro_rules! sent_is_item {
+    () => {
+        #[inline]
+        fn send<'a>(&'a self, item: Self::Item<'a>) -> Self::Sent<'a> {
+            item
+        }
+        #[inline]
+        fn give_sent<'a>(&'a self, sent: Self::Sent<'a>) {
+            self.give(sent)
+        }
+    };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Baselines.
+
+/// The floor: a `thread_local!` `RefCell<Vec<T>>` free list (pop or create, push back), capped
+/// at [`POOL_SIZE`] per thread.
+pub struct Floor;
+
+impl<E: Element> Subject<E> for Floor {
+    const NAME: &'static str = "floor";
+    type Item<'a> = Owned<E>;
+    type Sent<'a> = Owned<E>;
+
+    fn build() -> Self {
+        Floor
+    }
+
+    #[inline]
+    fn take(&self) -> Owned<E> {
+        match E::with_floor_list(|list| list.borrow_mut().pop()) {
+            Some(element) => Owned(element),
+            None => Owned(E::create()),
+        }
+    }
+
+    #[inline]
+    fn give(&self, Owned(mut element): Owned<E>) {
+        element.reset();
+        let full = E::with_floor_list(|list| {
+            let mut list = list.borrow_mut();
+            if list.len() < POOL_SIZE {
+                list.push(element);
+                None
+            } else {
+                Some(element)
+            }
+        });
+        drop(full);
+    }
+
+    sent_is_item!();
+}
+
+/// No pool: build the element each time and drop it.
+pub struct NoPool;
+
+impl<E: Element> Subject<E> for NoPool {
+    const NAME: &'static str = "no_pool";
+    type Item<'a> = Owned<E>;
+    type Sent<'a> = Owned<E>;
+
+    fn build() -> Self {
+        NoPool
+    }
+
+    #[inline]
+    fn take(&self) -> Owned<E> {
+        Owned(E::create())
+    }
+
+    #[inline]
+    fn give(&self, item: Owned<E>) {
+        drop(item);
+    }
+
+    sent_is_item!();
+}
+
+/// `std::sync::Mutex<Vec<T>>`: pop or create, push back while below [`POOL_SIZE`].
+pub struct StdMutex<E>(Mutex<Vec<E>>);
+
+impl<E: Element> Subject<E> for StdMutex<E> {
+    const NAME: &'static str = "std_mutex";
+    type Item<'a> = Owned<E>;
+    type Sent<'a> = Owned<E>;
+
+    fn build() -> Self {
+        StdMutex(Mutex::new(Vec::with_capacity(POOL_SIZE)))
+    }
+
+    #[inline]
+    fn take(&self) -> Owned<E> {
+        let popped = self.0.lock().unwrap().pop();
+        Owned(popped.unwrap_or_else(E::create))
+    }
+
+    #[inline]
+    fn give(&self, Owned(mut element): Owned<E>) {
+        element.reset();
+        let mut list = self.0.lock().unwrap();
+        if list.len() < POOL_SIZE {
+            list.push(element);
+        } else {
+            drop(list);
+            drop(element);
+        }
+    }
+
+    sent_is_item!();
+}
+
+/// A `crossbeam_queue::ArrayQueue` of [`POOL_SIZE`] slots: pop or create, push or drop.
+pub struct ArrayQueuePool<E>(ArrayQueue<E>);
+
+impl<E: Element> Subject<E> for ArrayQueuePool<E> {
+    const NAME: &'static str = "crossbeam_arrayqueue";
+    type Item<'a> = Owned<E>;
+    type Sent<'a> = Owned<E>;
+
+    fn build() -> Self {
+        ArrayQueuePool(ArrayQueue::new(POOL_SIZE))
+    }
+
+    #[inline]
+    fn take(&self) -> Owned<E> {
+        Owned(self.0.pop().unwrap_or_else(E::create))
+    }
+
+    #[inline]
+    fn give(&self, Owned(mut element): Owned<E>) {
+        element.reset();
+        let _ = self.0.push(element);
+    }
+
+    sent_is_item!();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Peers from crates.io.
+
+/// Implements a subject for one of `lockfree-object-pool`'s pools (same API, three types).
+macro_rules! lockfree_object_pool {
+    ($subject:ident, $name:literal, $pool:ident, $reusable:ident) => {
+        #[doc = concat!("`lockfree_object_pool::", stringify!($pool), "`, reset on return.")]
+        pub struct $subject<E>(lockfree_object_pool::$pool<E>);
+
+        impl<E: Element> Subject<E> for $subject<E> {
+            const NAME: &'static str = $name;
+            type Item<'a> = lockfree_object_pool::$reusable<'a, E>;
+            type Sent<'a> = lockfree_object_pool::$reusable<'a, E>;
+
+            fn build() -> Self {
+                $subject(lockfree_object_pool::$pool::new(E::create, E::reset))
+            }
+
+            #[inline]
+            fn take(&self) -> Self::Item<'_> {
+                self.0.pull()
+            }
+
+            #[inline]
+            fn give<'a>(&'a self, item: Self::Item<'a>) {
+                drop(item);
+            }
+
+            sent_is_item!();
+        }
+    };
+}
+
+lockfree_object_pool!(LfLinear, "lfop_linear", LinearObjectPool, LinearReusable);
+lockfree_object_pool!(
+    LfSpinLock,
+    "lfop_spinlock",
+    SpinLockObjectPool,
+    SpinLockReusable
+);
+lockfree_object_pool!(LfMutex, "lfop_mutex", MutexObjectPool, MutexReusable);
+
+/// `object_pool::Pool` (a `Mutex<Vec<T>>` inside; no reset hook, no bound), prefilled empty.
+pub struct ObjectPool<E>(object_pool::Pool<E>);
+
+impl<E: Element> Subject<E> for ObjectPool<E> {
+    const NAME: &'static str = "object_pool";
+    type Item<'a> = object_pool::Reusable<'a, E>;
+    type Sent<'a> = object_pool::Reusable<'a, E>;
+
+    fn build() -> Self {
+        ObjectPool(object_pool::Pool::new(0, E::create))
+    }
+
+    #[inline]
+    fn take(&self) -> Self::Item<'_> {
+        self.0.pull(E::create)
+    }
+
+    #[inline]
+    fn give<'a>(&'a self, item: Self::Item<'a>) {
+        drop(item);
+    }
+
+    sent_is_item!();
+}
+
+/// The allocator `opool` calls: the generator, and the reset hook (run on checkout).
+pub struct OpoolAlloc<E>(PhantomData<fn() -> E>);
+
+impl<E: Element> opool::PoolAllocator<E> for OpoolAlloc<E> {
+    #[inline]
+    fn allocate(&self) -> E {
+        E::create()
+    }
+
+    #[inline]
+    fn reset(&self, element: &mut E) {
+        element.reset();
+    }
+}
+
+/// `opool::Pool` (an `ArrayQueue` inside) of [`POOL_SIZE`] slots.
+pub struct Opool<E: Element>(opool::Pool<OpoolAlloc<E>, E>);
+
+impl<E: Element> Subject<E> for Opool<E> {
+    const NAME: &'static str = "opool";
+    type Item<'a> = opool::RefGuard<'a, OpoolAlloc<E>, E>;
+    type Sent<'a> = opool::RefGuard<'a, OpoolAlloc<E>, E>;
+
+    fn build() -> Self {
+        Opool(opool::Pool::new(POOL_SIZE, OpoolAlloc(PhantomData)))
+    }
+
+    #[inline]
+    fn take(&self) -> Self::Item<'_> {
+        self.0.get()
+    }
+
+    #[inline]
+    fn give<'a>(&'a self, item: Self::Item<'a>) {
+        drop(item);
+    }
+
+    sent_is_item!();
+}
+
+/// An element as `sharded_slab::Pool` wants it: `Default` (the generator) and `Clear` (the reset
+/// hook, run when the slot is cleared).
+pub struct SlabSlot<E>(E);
+
+impl<E: Element> Default for SlabSlot<E> {
+    fn default() -> Self {
+        SlabSlot(E::create())
+    }
+}
+
+impl<E: Element> sharded_slab::Clear for SlabSlot<E> {
+    #[inline]
+    fn clear(&mut self) {
+        self.0.reset();
+    }
+}
+
+/// `sharded_slab::Pool`: `create` a slot, and `clear` its key to give it back.
+pub struct ShardedSlab<E: Element>(sharded_slab::Pool<SlabSlot<E>>);
+
+/// A slot created in a [`ShardedSlab`], seen as the element.
+pub struct SlabItem<'a, E: Element>(sharded_slab::pool::RefMut<'a, SlabSlot<E>>);
+
+impl<E: Element> Deref for SlabItem<'_, E> {
+    type Target = E;
+    #[inline]
+    fn deref(&self) -> &E {
+        &self.0.0
+    }
+}
+
+impl<E: Element> DerefMut for SlabItem<'_, E> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut E {
+        &mut self.0.0
+    }
+}
+
+impl<E: Element> Subject<E> for ShardedSlab<E> {
+    const NAME: &'static str = "sharded_slab";
+    type Item<'a> = SlabItem<'a, E>;
+    /// The slot's key: the usual way to hand a slot to another thread.
+    type Sent<'a> = usize;
+
+    fn build() -> Self {
+        ShardedSlab(sharded_slab::Pool::new())
+    }
+
+    #[inline]
+    fn take(&self) -> SlabItem<'_, E> {
+        SlabItem(self.0.create().expect("sharded_slab: shard full"))
+    }
+
+    #[inline]
+    fn give<'a>(&'a self, item: SlabItem<'a, E>) {
+        let key = self.send(item);
+        self.give_sent(key);
+    }
+
+    #[inline]
+    fn send<'a>(&'a self, item: SlabItem<'a, E>) -> usize {
+        let key = item.0.key();
+        drop(item);
+        key
+    }
+
+    #[inline]
+    fn give_sent(&self, key: usize) {
+        self.0.clear(key);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The subject of this crate, three ways.
+
+fn cachepool<E: Element>() -> CachePool<E> {
+    CachePool::builder(E::create)
+        .reset(|element| {
+            element.reset();
+            true
+        })
+        .pool_size(POOL_SIZE)
+        .build()
+}
+
+/// `cachepool` through its borrowing guard, `checkout()`.
+pub struct CpBorrow<E: Element>(CachePool<E>);
+
+impl<E: Element> Subject<E> for CpBorrow<E> {
+    const NAME: &'static str = "cachepool_borrow";
+    type Item<'a> = Checkout<'a, E>;
+    type Sent<'a> = Checkout<'a, E>;
+
+    fn build() -> Self {
+        CpBorrow(cachepool())
+    }
+
+    #[inline]
+    fn take(&self) -> Checkout<'_, E> {
+        self.0.checkout()
+    }
+
+    #[inline]
+    fn give<'a>(&'a self, item: Checkout<'a, E>) {
+        drop(item);
+    }
+
+    sent_is_item!();
+
+    fn idle(&self) -> Option<usize> {
+        Some(self.0.stats().idle)
+    }
+}
+
+/// `cachepool` through its owned guard, `checkout_owned()` (clones the pool's `Arc`).
+pub struct CpOwned<E: Element>(CachePool<E>);
+
+impl<E: Element> Subject<E> for CpOwned<E> {
+    const NAME: &'static str = "cachepool_owned";
+    type Item<'a> = OwnedCheckout<E>;
+    type Sent<'a> = OwnedCheckout<E>;
+
+    fn build() -> Self {
+        CpOwned(cachepool())
+    }
+
+    #[inline]
+    fn take(&self) -> OwnedCheckout<E> {
+        self.0.checkout_owned()
+    }
+
+    #[inline]
+    fn give(&self, item: OwnedCheckout<E>) {
+        drop(item);
+    }
+
+    sent_is_item!();
+
+    fn idle(&self) -> Option<usize> {
+        Some(self.0.stats().idle)
+    }
+}
+
+/// `cachepool` through raw `get()` / `put()`.
+pub struct CpRaw<E: Element>(CachePool<E>);
+
+impl<E: Element> Subject<E> for CpRaw<E> {
+    const NAME: &'static str = "cachepool_raw";
+    type Item<'a> = Owned<E>;
+    type Sent<'a> = Owned<E>;
+
+    fn build() -> Self {
+        CpRaw(cachepool())
+    }
+
+    #[inline]
+    fn take(&self) -> Owned<E> {
+        Owned(self.0.get())
+    }
+
+    #[inline]
+    fn give(&self, Owned(element): Owned<E>) {
+        self.0.put(element);
+    }
+
+    sent_is_item!();
+
+    fn idle(&self) -> Option<usize> {
+        Some(self.0.stats().idle)
+    }
+}
