@@ -7,6 +7,11 @@ use crate::pool::CachePool;
 use crate::shared::{CloseCallback, Generator, Hooks, Limits, ResetHook, Shared, Validator};
 
 /// The default [`pool_size`](Builder::pool_size), as in Python's `cachepool`.
+///
+/// ```
+/// let pool = cachepool::CachePool::new(String::new);
+/// assert_eq!(pool.pool_size(), cachepool::DEFAULT_POOL_SIZE);
+/// ```
 pub const DEFAULT_POOL_SIZE: usize = 1024;
 
 /// The largest default per-thread capacity: past this, a thread's list would hold memory that
@@ -63,6 +68,17 @@ impl<T: Send + 'static> Builder<T> {
     /// Called with each element the pool closes: when the pool is full, when the reset hook
     /// refuses it, on [`CachePool::close`], and for every idle element when the pool drops.
     /// Without one, closing drops the element.
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// let (closed_tx, closed_rx) = mpsc::channel();
+    /// let closed_tx = std::sync::Mutex::new(closed_tx);
+    /// let pool = cachepool::CachePool::builder(|| 7u32)
+    ///     .close_callback(move |n| closed_tx.lock().unwrap().send(n).unwrap())
+    ///     .build();
+    /// pool.close(pool.get());
+    /// assert_eq!(closed_rx.try_recv(), Ok(7));
+    /// ```
     pub fn close_callback(mut self, close: impl Fn(T) + Send + Sync + 'static) -> Self {
         self.close = Some(Box::new(close));
         self
@@ -70,6 +86,12 @@ impl<T: Send + 'static> Builder<T> {
 
     /// The most idle elements the pool keeps, across all threads and the global shard
     /// (default [`DEFAULT_POOL_SIZE`]); 0 caches nothing.
+    ///
+    /// ```
+    /// let pool = cachepool::CachePool::builder(String::new).pool_size(0).build();
+    /// pool.put(pool.get()); // closed at once: nothing is cached
+    /// assert_eq!((pool.stats().idle, pool.stats().closed), (0, 1));
+    /// ```
     pub fn pool_size(mut self, pool_size: usize) -> Self {
         self.pool_size = pool_size;
         self
@@ -81,6 +103,17 @@ impl<T: Send + 'static> Builder<T> {
     /// By default `pool_size / (2 * CPUs)`, at least 1 and at most 256; never more than
     /// `pool_size`. 0 gives threads no list at all: every element goes through the global
     /// shard, which suits pools whose elements mostly come back on another thread.
+    ///
+    /// ```
+    /// let pool = cachepool::CachePool::builder(String::new)
+    ///     .pool_size(64)
+    ///     .thread_capacity(8)
+    ///     .build();
+    /// assert_eq!(pool.thread_capacity(), 8);
+    /// let held: Vec<String> = (0..10).map(|_| pool.get()).collect();
+    /// held.into_iter().for_each(|s| pool.put(s)); // 8 fill this thread's list, 4 spill
+    /// assert_eq!(pool.stats().idle, 10);
+    /// ```
     pub fn thread_capacity(mut self, thread_capacity: usize) -> Self {
         self.thread_capacity = Some(thread_capacity);
         self
@@ -89,6 +122,19 @@ impl<T: Send + 'static> Builder<T> {
     /// Runs on every element given back, before the pool keeps it: a place to clear a buffer
     /// or reset a parser. Returning `false` refuses the element, which is then closed (for a
     /// broken parser, or a buffer that grew too large to keep).
+    ///
+    /// ```
+    /// let pool = cachepool::CachePool::builder(Vec::<u8>::new)
+    ///     .reset(|buf| {
+    ///         buf.clear();
+    ///         buf.capacity() <= 1024
+    ///     })
+    ///     .build();
+    /// let mut big = pool.get();
+    /// big.resize(1 << 20, 0);
+    /// pool.put(big); // refused: closed, not cached
+    /// assert_eq!((pool.stats().put, pool.stats().closed), (0, 1));
+    /// ```
     pub fn reset(mut self, reset: impl Fn(&mut T) -> bool + Send + Sync + 'static) -> Self {
         self.reset = Some(Box::new(reset));
         self
@@ -111,6 +157,11 @@ impl<T: Send + 'static> Builder<T> {
     }
 
     /// Builds the pool.
+    ///
+    /// ```
+    /// let pool: cachepool::CachePool<Vec<u8>> = cachepool::CachePool::builder(Vec::new).build();
+    /// assert_eq!(pool.stats(), cachepool::Stats::default());
+    /// ```
     pub fn build(self) -> CachePool<T> {
         let pool_size = self.pool_size;
         let thread_capacity = self

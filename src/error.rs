@@ -3,7 +3,14 @@
 use std::error::Error;
 use std::fmt;
 
-/// A boxed error from a fallible generator.
+/// A boxed error from a fallible generator: any `E: Into<BoxError>` can be returned by the
+/// generator of [`CachePool::try_builder`](crate::CachePool::try_builder).
+///
+/// ```
+/// let pool = cachepool::CachePool::<u8>::try_builder(|| Err("no")).build();
+/// let source: cachepool::BoxError = pool.try_get().unwrap_err().into_inner();
+/// assert_eq!(source.to_string(), "no");
+/// ```
 pub type BoxError = Box<dyn Error + Send + Sync + 'static>;
 
 /// The generator failed to create an element.
@@ -30,6 +37,11 @@ pub struct CachePoolGeneratorError {
 
 impl CachePoolGeneratorError {
     /// Wraps a generator's error (the pool does this itself; this is for tests and adapters).
+    ///
+    /// ```
+    /// let e = cachepool::CachePoolGeneratorError::new("disk full");
+    /// assert_eq!(e.get_ref().to_string(), "disk full");
+    /// ```
     pub fn new(source: impl Into<BoxError>) -> Self {
         CachePoolGeneratorError {
             source: source.into(),
@@ -37,11 +49,23 @@ impl CachePoolGeneratorError {
     }
 
     /// The generator's error.
+    ///
+    /// ```
+    /// let pool = cachepool::CachePool::<u8>::try_builder(|| "x".parse::<u8>()).build();
+    /// let err = pool.try_get().unwrap_err();
+    /// assert!(err.get_ref().is::<std::num::ParseIntError>());
+    /// ```
     pub fn get_ref(&self) -> &(dyn Error + Send + Sync + 'static) {
         &*self.source
     }
 
     /// Consumes this error, returning the generator's error.
+    ///
+    /// ```
+    /// let pool = cachepool::CachePool::<u8>::try_builder(|| "x".parse::<u8>()).build();
+    /// let inner = pool.try_get().unwrap_err().into_inner();
+    /// assert!(inner.downcast::<std::num::ParseIntError>().is_ok());
+    /// ```
     pub fn into_inner(self) -> BoxError {
         self.source
     }
@@ -94,6 +118,14 @@ impl Error for CachePoolError {
         match self {
             CachePoolError::Generator(e) => e.source(),
         }
+    }
+}
+
+/// So that jobs run by a [`CacheWrapper`](crate::CacheWrapper) may return `std::io::Error`
+/// (the wrapper converts a generator failure into the job's error type).
+impl From<CachePoolGeneratorError> for std::io::Error {
+    fn from(e: CachePoolGeneratorError) -> Self {
+        std::io::Error::other(e)
     }
 }
 

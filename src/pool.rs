@@ -61,6 +61,13 @@ impl<T: Send + 'static> CachePool<T> {
     }
 
     /// Starts building a pool around an infallible generator.
+    ///
+    /// ```
+    /// let pool = cachepool::CachePool::builder(|| Vec::<u8>::with_capacity(4096))
+    ///     .pool_size(16)
+    ///     .build();
+    /// assert_eq!(pool.pool_size(), 16);
+    /// ```
     pub fn builder(generator: impl Fn() -> T + Send + Sync + 'static) -> Builder<T> {
         Builder::new(Box::new(move || Ok(generator())))
     }
@@ -97,6 +104,14 @@ impl<T: Send + 'static> CachePool<T> {
     /// # Panics
     ///
     /// If the pool's generator is fallible and fails; use [`try_get`](Self::try_get) there.
+    ///
+    /// ```
+    /// let pool = cachepool::CachePool::new(|| String::from("fresh"));
+    /// let mut s = pool.get();
+    /// s.push('!');
+    /// pool.put(s);
+    /// assert_eq!(pool.get(), "fresh!"); // the same element: LIFO, this thread's list
+    /// ```
     #[inline]
     #[track_caller]
     #[must_use = "an element taken and never given back is lost to the pool"]
@@ -150,6 +165,14 @@ impl<T: Send + 'static> CachePool<T> {
     /// The reset hook runs first and may refuse the element. A kept element goes into the
     /// calling thread's list (whichever thread took it), or is closed if the pool already
     /// holds `pool_size` idle elements.
+    ///
+    /// ```
+    /// let pool = cachepool::CachePool::builder(String::new).pool_size(1).build();
+    /// let (a, b) = (pool.get(), pool.get());
+    /// pool.put(a); // kept
+    /// pool.put(b); // the pool is full: closed
+    /// assert_eq!((pool.stats().put, pool.stats().closed, pool.stats().idle), (1, 1, 1));
+    /// ```
     #[inline(always)]
     pub fn put(&self, element: T) {
         let shared = &self.shared;
@@ -170,6 +193,13 @@ impl<T: Send + 'static> CachePool<T> {
 
     /// Closes an element: hands it to the close callback, or drops it if there is none; the
     /// seed's `close(element)`. Use it for an element that is broken.
+    ///
+    /// ```
+    /// let pool = cachepool::CachePool::new(String::new);
+    /// let s = pool.get();
+    /// pool.close(s); // never reused
+    /// assert_eq!((pool.stats().closed, pool.stats().idle), (1, 0));
+    /// ```
     pub fn close(&self, element: T) {
         self.shared.close(element);
     }
@@ -183,6 +213,15 @@ impl<T: Send + 'static> CachePool<T> {
     ///
     /// If the pool's generator is fallible and fails; use
     /// [`try_checkout`](Self::try_checkout) there.
+    ///
+    /// ```
+    /// let pool = cachepool::CachePool::new(Vec::<u32>::new);
+    /// {
+    ///     let mut v = pool.checkout();
+    ///     v.push(1);
+    /// } // given back here
+    /// assert_eq!(*pool.checkout(), [1]); // no reset hook: the contents stay
+    /// ```
     #[inline]
     #[track_caller]
     pub fn checkout(&self) -> Checkout<'_, T> {
@@ -190,6 +229,11 @@ impl<T: Send + 'static> CachePool<T> {
     }
 
     /// Checks out an element behind a borrowing guard; fails if the generator does.
+    ///
+    /// ```
+    /// let pool = cachepool::CachePool::try_builder(|| std::env::var("NO_SUCH_VARIABLE_HERE")).build();
+    /// assert!(pool.try_checkout().is_err());
+    /// ```
     #[inline]
     pub fn try_checkout(&self) -> Result<Checkout<'_, T>, CachePoolGeneratorError> {
         Ok(Checkout::new(self, self.try_get()?))
@@ -220,6 +264,14 @@ impl<T: Send + 'static> CachePool<T> {
     }
 
     /// Checks out an element behind an owned guard; fails if the generator does.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), cachepool::CachePoolError> {
+    /// let pool = cachepool::CachePool::try_builder(|| "8".parse::<u8>()).build();
+    /// let n = pool.try_checkout_owned()?;
+    /// assert_eq!(std::thread::spawn(move || *n).join().unwrap(), 8);
+    /// # Ok(()) }
+    /// ```
     #[inline]
     pub fn try_checkout_owned(&self) -> Result<OwnedCheckout<T>, CachePoolGeneratorError> {
         Ok(OwnedCheckout::new(self.clone(), self.try_get()?))
@@ -292,16 +344,29 @@ impl<T: Send + 'static> CachePool<T> {
     /// The pool's statistics, added up over every thread's shard now.
     ///
     /// Exact on a quiet pool; see [`Stats`] for what the figures mean while threads work.
+    ///
+    /// ```
+    /// let pool = cachepool::CachePool::new(|| 0u64);
+    /// pool.put(pool.get());
+    /// println!("{}", pool.stats()); // new=1 get=1 put=1 closed=0 ... idle=1
+    /// assert_eq!(pool.stats().idle, 1);
+    /// ```
     pub fn stats(&self) -> Stats {
         self.shared.stats()
     }
 
     /// The most idle elements the pool keeps, across all threads.
+    ///
+    /// ```
+    /// let pool = cachepool::CachePool::builder(|| 0u8).pool_size(4).thread_capacity(9).build();
+    /// assert_eq!((pool.pool_size(), pool.thread_capacity()), (4, 4)); // a list never exceeds the pool
+    /// ```
     pub fn pool_size(&self) -> usize {
         self.shared.limits.pool_size
     }
 
-    /// The most idle elements one thread's list keeps; 0 when the pool has no thread lists.
+    /// The most idle elements one thread's list keeps; 0 when the pool has no thread lists
+    /// (see [`Builder::thread_capacity`]).
     pub fn thread_capacity(&self) -> usize {
         self.shared.limits.thread_capacity
     }

@@ -9,7 +9,31 @@ use crate::pool::CachePool;
 /// Decides, when the closure run by a [`CacheWrapper`] fails, whether its element may be
 /// reused; the seed's `reuse_decider`.
 ///
-/// Implemented for every `Fn(&E) -> bool` and for [`NeverReuse`].
+/// Implemented for every `Fn(&E) -> bool` and for [`NeverReuse`]; implement it yourself for
+/// a decider with state:
+///
+/// ```
+/// use cachepool::{CachePool, ReuseDecider, make_wrapper};
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+///
+/// /// Reuses elements after timeouts, and counts them.
+/// #[derive(Default)]
+/// struct TimeoutsAreHarmless(AtomicUsize);
+///
+/// impl ReuseDecider<std::io::Error> for TimeoutsAreHarmless {
+///     fn reuse(&self, error: &std::io::Error) -> bool {
+///         let harmless = error.kind() == std::io::ErrorKind::TimedOut;
+///         self.0.fetch_add(harmless as usize, Ordering::Relaxed);
+///         harmless
+///     }
+/// }
+///
+/// let pool = CachePool::new(String::new);
+/// let wrapper = make_wrapper(&pool, TimeoutsAreHarmless::default());
+/// let timed_out = std::io::Error::from(std::io::ErrorKind::TimedOut);
+/// let _ = wrapper.run(|_| Err::<(), std::io::Error>(timed_out));
+/// assert_eq!(pool.stats().put, 1);
+/// ```
 pub trait ReuseDecider<E: ?Sized> {
     /// `true` gives the element back to the pool, `false` closes it.
     fn reuse(&self, error: &E) -> bool;
@@ -23,6 +47,14 @@ impl<E: ?Sized, F: Fn(&E) -> bool> ReuseDecider<E> for F {
 
 /// The decider of a wrapper made without one (the seed's `reuse_decider=None`): an element
 /// whose closure failed is always closed.
+///
+/// ```
+/// let pool = cachepool::CachePool::new(String::new);
+/// let wrapper = cachepool::make_wrapper(&pool, cachepool::NeverReuse);
+/// let failed: Result<(), std::io::Error> = wrapper.run(|_| Err(std::io::ErrorKind::Other.into()));
+/// assert!(failed.is_err());
+/// assert_eq!(pool.stats().closed, 1);
+/// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct NeverReuse;
 
@@ -84,6 +116,14 @@ pub struct CacheWrapper<T: Send + 'static, D = NeverReuse> {
 /// Makes a [`CacheWrapper`] around `pool` with `reuse_decider`; the seed's `make_wrapper`.
 ///
 /// Pass [`NeverReuse`] for the seed's `reuse_decider=None`.
+///
+/// ```
+/// let pool = cachepool::CachePool::new(String::new);
+/// // An I/O error does not hurt the scratch string: keep it.
+/// let wrapper = cachepool::make_wrapper(&pool, |_: &std::io::Error| true);
+/// let r: Result<usize, std::io::Error> = wrapper.run(|s| Ok(s.len()));
+/// assert_eq!(r.unwrap(), 0);
+/// ```
 pub fn make_wrapper<T: Send + 'static, D>(
     pool: &CachePool<T>,
     reuse_decider: D,
@@ -96,6 +136,13 @@ pub fn make_wrapper<T: Send + 'static, D>(
 
 impl<T: Send + 'static> CacheWrapper<T> {
     /// A wrapper whose failed elements are always closed.
+    ///
+    /// ```
+    /// let pool = cachepool::CachePool::new(|| vec![0u8; 16]);
+    /// let wrapper = cachepool::CacheWrapper::new(&pool);
+    /// let sum: Result<u32, std::io::Error> = wrapper.run(|v| Ok(v.iter().map(|&b| u32::from(b)).sum()));
+    /// assert_eq!(sum.unwrap(), 0);
+    /// ```
     pub fn new(pool: &CachePool<T>) -> Self {
         make_wrapper(pool, NeverReuse)
     }
@@ -107,6 +154,19 @@ impl<T: Send + 'static, D> CacheWrapper<T, D> {
     ///
     /// A failure of the pool's generator reaches the caller converted into `E`; then no
     /// element exists and the decider is not asked.
+    ///
+    /// ```
+    /// use cachepool::{CachePool, CachePoolError, make_wrapper};
+    ///
+    /// let pool = CachePool::try_builder(|| Ok::<_, std::io::Error>(String::new())).build();
+    /// let wrapper = make_wrapper(&pool, |_: &CachePoolError| false);
+    /// // `CachePoolError` itself works as the job's error type.
+    /// let len = wrapper.run(|s| {
+    ///     s.push_str("abc");
+    ///     Ok::<_, CachePoolError>(s.len())
+    /// });
+    /// assert_eq!(len.unwrap(), 3);
+    /// ```
     pub fn run<R, E>(&self, job: impl FnOnce(&mut T) -> Result<R, E>) -> Result<R, E>
     where
         D: ReuseDecider<E>,
@@ -127,6 +187,12 @@ impl<T: Send + 'static, D> CacheWrapper<T, D> {
     }
 
     /// The pool this wrapper checks elements out of.
+    ///
+    /// ```
+    /// let pool = cachepool::CachePool::new(String::new);
+    /// let wrapper = cachepool::CacheWrapper::new(&pool);
+    /// assert_eq!(wrapper.pool().pool_size(), pool.pool_size());
+    /// ```
     pub fn pool(&self) -> &CachePool<T> {
         &self.pool
     }
