@@ -21,6 +21,12 @@ use crate::stats::Stats;
 /// [`close`](Self::close)). When the last handle (and the last owned guard) drops, every idle
 /// element is closed.
 ///
+/// Elements must be `Send` (they move between threads through the global shard):
+///
+/// ```compile_fail
+/// let pool = cachepool::CachePool::new(|| std::rc::Rc::new(0u8));
+/// ```
+///
 /// ```
 /// use cachepool::CachePool;
 ///
