@@ -1,0 +1,401 @@
+//! Guards (`checkout`, `checkout_owned`), the reset hook, and which types are `Send`/`Sync`.
+
+use std::cell::Cell;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use cachepool::{
+    CachePool, CachePoolError, CachePoolGeneratorError, CacheWrapper, Checkout, NeverReuse,
+    OwnedCheckout, Stats,
+};
+
+use crate::common::{
+    Fixture, Site, UserOps, builder, expect_injected, inject, silence_injected_panics, state,
+};
+
+#[test]
+fn borrowing_guard_gives_its_element_back_on_drop() {
+    let f = Fixture::new(16, 4);
+    let mut g = f.checkout();
+    g.scratch = 5; // the reset hook must clear this before anyone sees it again
+    let id = g.id();
+    assert_eq!(Checkout::pool(&g).stats().get, 1);
+    f.give_guard(g);
+    let stats = f.quiet_stats();
+    assert_eq!((stats.put, stats.idle, stats.closed), (1, 1, 0));
+    let g = f.checkout();
+    assert_eq!((g.id(), g.scratch), (id, 0));
+    f.give_guard(g);
+    f.finish();
+}
+
+#[test]
+fn owned_guard_is_static_and_send_and_lands_in_the_list_of_the_thread_that_drops_it() {
+    fn assert_static_send<T: Send + 'static>(_: &T) {}
+    let f = Fixture::new(16, 4);
+    let g = f.checkout_owned();
+    assert_static_send(&g);
+    let id = g.id();
+    let ledger = f.ledger.clone();
+    std::thread::spawn(move || {
+        ledger.give(&g);
+        drop(g); // into this thread's list; its exit moves it to the global shard
+    })
+    .join()
+    .unwrap();
+    let g = f.checkout();
+    assert_eq!(g.id(), id);
+    let stats = f.quiet_stats();
+    assert_eq!((stats.new, stats.hits_global), (1, 1));
+    f.give_guard(g);
+    f.finish();
+}
+
+#[test]
+fn owned_guard_keeps_the_pool_alive_after_the_last_handle_drops() {
+    let f = Fixture::new(16, 4);
+    let g = f.checkout_owned();
+    let idle = f.take();
+    f.put(idle);
+    let Fixture { pool, ledger } = f;
+    drop(pool);
+    // The pool is still there: its stats read through the guard, and nothing was closed.
+    let stats = OwnedCheckout::pool(&g).stats();
+    assert_eq!((stats.new, stats.idle, stats.closed), (2, 1, 0));
+    assert_eq!(ledger.close_calls(), 0);
+    // Another handle can come out of the guard and still works.
+    let pool = OwnedCheckout::pool(&g).clone();
+    let again = pool.get();
+    ledger.take(&again);
+    ledger.give(&again);
+    pool.put(again);
+    drop(pool);
+    // Dropping the guard drops the last handle: the element comes back, then every idle
+    // element is closed, exactly once.
+    ledger.give(&g);
+    drop(g);
+    let counts = ledger.assert_all_accounted_for();
+    assert_eq!((counts.created, counts.closed), (2, 2));
+}
+
+#[test]
+fn discard_closes_the_element() {
+    let f = Fixture::new(16, 4);
+    let g = f.checkout();
+    let id = g.id();
+    f.discard(g);
+    assert_eq!(f.ledger.state_of(id), state::CLOSED);
+    let g = f.checkout_owned();
+    let id = g.id();
+    f.ledger.give(&g);
+    OwnedCheckout::discard(g);
+    assert_eq!(f.ledger.state_of(id), state::CLOSED);
+    let stats = f.quiet_stats();
+    assert_eq!(
+        (stats.new, stats.put, stats.closed, stats.idle),
+        (2, 0, 2, 0)
+    );
+    f.finish();
+}
+
+#[test]
+fn detach_keeps_the_element_and_counts_it_detached() {
+    let f = Fixture::new(16, 4);
+    let kept = f.detach(f.checkout());
+    let g = f.checkout_owned();
+    assert_ne!(g.id(), kept.id());
+    let owned_kept = OwnedCheckout::detach(g);
+    f.ledger.detach(&owned_kept);
+    let stats = f.quiet_stats();
+    assert_eq!(
+        (stats.new, stats.detached, stats.closed, stats.idle),
+        (2, 2, 0, 0)
+    );
+    drop((kept, owned_kept));
+    f.finish();
+}
+
+#[test]
+fn guard_dropped_while_its_thread_panics_closes_its_element() {
+    let _quiet = silence_injected_panics();
+    let f = Fixture::new(16, 4);
+    for owned in [false, true] {
+        let mut id = None;
+        let panic = catch_unwind(AssertUnwindSafe(|| {
+            if owned {
+                let mut g = f.checkout_owned();
+                g.scratch = 1; // half-updated when the panic strikes
+                id = Some(g.id());
+                f.ledger.give(&g);
+                inject(Site::UserCode);
+            } else {
+                let mut g = f.checkout();
+                g.scratch = 1;
+                id = Some(g.id());
+                f.ledger.give(&g);
+                inject(Site::UserCode);
+            }
+        }))
+        .unwrap_err();
+        assert_eq!(expect_injected(panic), Site::UserCode);
+        assert_eq!(
+            f.ledger.state_of(id.unwrap()),
+            state::CLOSED,
+            "owned={owned}"
+        );
+    }
+    let stats = f.quiet_stats();
+    assert_eq!(
+        (stats.new, stats.put, stats.closed, stats.idle),
+        (2, 0, 2, 0)
+    );
+    // The next checkout gets a fresh element, never the half-updated one.
+    let g = f.checkout();
+    assert_eq!(g.scratch, 0);
+    f.give_guard(g);
+    f.finish();
+}
+
+#[test]
+fn guard_dropped_while_panicking_with_a_panicking_close_callback_does_not_abort() {
+    let _quiet = silence_injected_panics();
+    let f = Fixture::new(16, 4);
+    let mut id = None;
+    let panic = catch_unwind(AssertUnwindSafe(|| {
+        let mut g = f.checkout();
+        g.panic_in_close = true; // a second panic while unwinding would abort the process
+        id = Some(g.id());
+        f.ledger.give(&g);
+        inject(Site::UserCode);
+    }))
+    .unwrap_err();
+    // The user's panic is the one that propagates; the close callback's is contained.
+    assert_eq!(expect_injected(panic), Site::UserCode);
+    assert_eq!(f.ledger.state_of(id.unwrap()), state::CLOSED);
+    assert_eq!(f.quiet_stats().closed, 1);
+    f.finish();
+}
+
+#[test]
+fn reset_hook_clears_every_element_given_back() {
+    let pool = CachePool::builder(|| Vec::<u8>::with_capacity(64))
+        .reset(|v| {
+            v.clear();
+            true
+        })
+        .pool_size(4)
+        .thread_capacity(2)
+        .build();
+    let mut v = pool.checkout();
+    v.extend_from_slice(b"dirty");
+    drop(v);
+    let mut raw = pool.get();
+    assert!(raw.is_empty() && raw.capacity() >= 64);
+    raw.push(1);
+    pool.put(raw); // the raw `put` runs the hook too
+    assert!(pool.get().is_empty());
+}
+
+#[test]
+fn reset_hook_refusal_closes_the_element() {
+    let f = Fixture::new(16, 4);
+    let mut g = f.checkout();
+    g.refuse = true;
+    let id = g.id();
+    f.give_guard(g);
+    assert_eq!(f.ledger.state_of(id), state::CLOSED);
+    let mut e = f.take();
+    assert_ne!(e.id(), id);
+    e.refuse = true;
+    let id2 = e.id();
+    f.put(e);
+    assert_eq!(f.ledger.state_of(id2), state::CLOSED);
+    let stats = f.quiet_stats();
+    // Refused elements are closed, not counted as put.
+    assert_eq!(
+        (stats.new, stats.put, stats.closed, stats.idle),
+        (2, 0, 2, 0)
+    );
+    f.finish();
+}
+
+#[test]
+fn panicking_reset_hook_closes_the_element_and_propagates() {
+    let _quiet = silence_injected_panics();
+    let f = Fixture::new(16, 4);
+    let mut e = f.take();
+    e.panic_in_reset = true;
+    let id = e.id();
+    let panic = catch_unwind(AssertUnwindSafe(|| f.put(e))).unwrap_err();
+    assert_eq!(expect_injected(panic), Site::Reset);
+    assert_eq!(f.ledger.state_of(id), state::CLOSED);
+    let stats = f.quiet_stats();
+    assert_eq!((stats.put, stats.closed, stats.idle), (0, 1, 0));
+    // And through a guard dropped normally: the panic leaves the guard's drop.
+    let mut g = f.checkout();
+    g.panic_in_reset = true;
+    f.ledger.give(&g);
+    let panic = catch_unwind(AssertUnwindSafe(|| drop(g))).unwrap_err();
+    assert_eq!(expect_injected(panic), Site::Reset);
+    assert_eq!(f.quiet_stats().closed, 2);
+    let e = f.take();
+    f.put(e);
+    f.finish();
+}
+
+thread_local! {
+    static DEPTH: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Uses the pool in `slot` from inside one of its own callbacks, once (not from the nested
+/// calls, which would recurse without end).
+fn re_enter(slot: &Mutex<Option<CachePool<u32>>>, calls: &AtomicUsize) {
+    if DEPTH.get() > 0 {
+        return;
+    }
+    DEPTH.set(1);
+    // The lock is released before the pool runs: the nested calls may come back here.
+    let pool = slot.lock().unwrap().clone();
+    if let Some(pool) = pool {
+        calls.fetch_add(1, Ordering::Relaxed);
+        let (a, b) = (pool.get(), pool.get());
+        pool.put(a);
+        pool.close(b);
+        let _ = pool.stats();
+    }
+    DEPTH.set(0);
+}
+
+#[test]
+fn callbacks_that_re_enter_their_own_pool_find_it_consistent() {
+    // `LocalShard`'s invariant (src/local.rs): no reference into the thread's list is alive
+    // while user code runs, because user code may use the same pool on the same thread. Were
+    // it broken, Miri would report the aliasing here, and the counts below would be off.
+    let slot: Arc<Mutex<Option<CachePool<u32>>>> = Arc::default();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (created, closed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let hook = |slot: &Arc<_>, calls: &Arc<_>| (Arc::clone(slot), Arc::clone(calls));
+    let (gs, gc) = hook(&slot, &calls);
+    let (rs, rc) = hook(&slot, &calls);
+    let (vs, vc) = hook(&slot, &calls);
+    let (cs, cc) = hook(&slot, &calls);
+    let (made, gone) = (Arc::clone(&created), Arc::clone(&closed));
+    let pool = CachePool::builder(move || {
+        re_enter(&gs, &gc);
+        made.fetch_add(1, Ordering::Relaxed) as u32
+    })
+    .reset(move |_| {
+        re_enter(&rs, &rc);
+        true
+    })
+    .validate(move |_| {
+        re_enter(&vs, &vc);
+        true
+    })
+    .close_callback(move |_| {
+        re_enter(&cs, &cc);
+        gone.fetch_add(1, Ordering::Relaxed);
+    })
+    .pool_size(3)
+    .thread_capacity(2)
+    .build();
+    // Re-entry starts with this thread's very first checkout, when the thread's shard is
+    // created (`regressions::a_callback_re_entering_during_a_threads_first_checkout_*`).
+    *slot.lock().unwrap() = Some(pool.clone());
+
+    for round in 0..if cfg!(miri) { 2 } else { 20 } {
+        let taken: Vec<u32> = (0..4).map(|_| pool.get()).collect();
+        taken.into_iter().for_each(|e| pool.put(e)); // the fourth finds the pool full
+        let g = pool.checkout();
+        Checkout::discard(g);
+        if round % 3 == 1 {
+            pool.trim();
+        }
+        if round % 5 == 4 {
+            pool.clear();
+        }
+        let stats = pool.stats();
+        assert!(stats.idle <= 3, "{stats}");
+        assert_eq!(stats.new, created.load(Ordering::Relaxed) as u64);
+        assert_eq!(stats.closed, closed.load(Ordering::Relaxed) as u64);
+        assert_eq!(stats.new, stats.idle as u64 + stats.closed, "{stats}");
+    }
+    assert!(
+        calls.load(Ordering::Relaxed) > 0,
+        "the callbacks re-entered"
+    );
+    slot.lock().unwrap().take(); // breaks the cycle pool -> callback -> pool
+    drop(pool);
+    assert_eq!(
+        created.load(Ordering::Relaxed),
+        closed.load(Ordering::Relaxed)
+    );
+}
+
+fn assert_send_sync<T: Send + Sync>() {}
+fn assert_send<T: Send>() {}
+
+#[test]
+fn pool_guards_wrapper_and_errors_are_send_and_sync() {
+    assert_send_sync::<CachePool<String>>();
+    assert_send_sync::<Checkout<'static, String>>();
+    assert_send_sync::<OwnedCheckout<String>>();
+    assert_send_sync::<CacheWrapper<String>>();
+    assert_send_sync::<CacheWrapper<String, NeverReuse>>();
+    assert_send_sync::<CacheWrapper<String, fn(&std::io::Error) -> bool>>();
+    assert_send_sync::<Stats>();
+    assert_send_sync::<CachePoolGeneratorError>();
+    assert_send_sync::<CachePoolError>();
+    // A `Send` element that is not `Sync`: the pool is still shareable, and an owned guard
+    // can still travel to another thread.
+    assert_send_sync::<CachePool<Cell<u32>>>();
+    assert_send::<OwnedCheckout<Cell<u32>>>();
+    assert_send::<Checkout<'static, Cell<u32>>>();
+    // The builder is Send too: a pool can be configured on one thread and built on another.
+    let b = builder(&crate::common::Ledger::new()).pool_size(4);
+    std::thread::spawn(move || drop(b.build())).join().unwrap();
+}
+
+/// Compiles only if `T` is *not* `Sync` (the trait-ambiguity trick of `static_assertions`).
+macro_rules! assert_not_sync {
+    ($t:ty) => {{
+        trait AmbiguousIfSync<A> {
+            fn some_item() {}
+        }
+        impl<T: ?Sized> AmbiguousIfSync<()> for T {}
+        impl<T: ?Sized + Sync> AmbiguousIfSync<u8> for T {}
+        <$t as AmbiguousIfSync<_>>::some_item()
+    }};
+}
+
+#[test]
+fn guards_of_a_non_sync_element_are_not_sync() {
+    // A guard derefs to `&T`: sharing it between threads must need `T: Sync`.
+    assert_not_sync!(Checkout<'static, Cell<u32>>);
+    assert_not_sync!(OwnedCheckout<Cell<u32>>);
+}
+
+#[test]
+fn a_guard_can_be_used_like_its_element() {
+    // `discard`/`detach`/`pool` are associated functions, so methods of `T` with those names
+    // stay reachable through the guard.
+    struct HasDetach;
+    impl HasDetach {
+        fn detach(&self) -> &'static str {
+            "the element's own"
+        }
+    }
+    let pool = CachePool::new(|| HasDetach);
+    let g = pool.checkout();
+    assert_eq!(g.detach(), "the element's own");
+}
+
+#[test]
+fn checkout_owned_of_a_failing_generator_returns_the_error() {
+    let f = Fixture::new(16, 4);
+    f.ledger.fail_next_generate(true);
+    assert!(f.pool.try_checkout_owned().is_err());
+    assert_eq!(f.pool.stats(), Stats::default());
+    f.finish();
+}

@@ -1,0 +1,29 @@
+//! The integration tests of `cachepool`, all through the public API, in one binary (one link
+//! instead of one per file; the suites share `common`).
+//!
+//! | module | what it pins down |
+//! |---|---|
+//! | `seed` | every case of Python's `cachepool` test suite, ported |
+//! | `guards` | borrowing and owned guards, the reset hook, `Send`/`Sync` |
+//! | `wrapper` | each row of the `CacheWrapper` table |
+//! | `thread_exit` | where elements go when a thread exits or the last handle drops |
+//! | `concurrency` | 8 threads on one small pool: no element shared, exact ledger at quiet points |
+//! | `model` | proptest: one thread's pool against a plain sequential model |
+//! | `stress` | 8 to 16 threads, injected panics, exiting threads, teardown races |
+//! | `regressions` | the minimal reproductions of the bugs these suites found, kept as regression tests |
+//!
+//! `CACHEPOOL_SOAK=1` multiplies the iteration counts of `model`, `concurrency` and `stress`
+//! (see `docs/reliability.md`); under Miri they shrink instead.
+
+mod common;
+
+mod concurrency;
+mod guards;
+mod lifecycle;
+mod model;
+mod regressions;
+mod seed;
+mod stats;
+mod stress;
+mod thread_exit;
+mod wrapper;
