@@ -354,22 +354,26 @@ fn panicking_decider_propagates_closes_the_element_and_the_pool_still_works() {
     f.finish();
 }
 
-/// `test_reuse_decider_reuse`
-#[test]
-fn decider_true_gives_the_element_back_unclosed() {
-    let f = Fixture::new(1024, 4);
+/// Runs, through a wrapper with the seed's decider, a job that fails with `error` and then a
+/// job that succeeds; returns the ids of the elements the two jobs were given.
+fn ids_seen_by_a_failing_then_a_good_job(f: &Fixture, error: JobError) -> (usize, usize) {
     let wrapper = make_wrapper(&f.pool, reuse_for_acceptable_errors);
     let ledger = Arc::clone(&f.ledger);
     let mut first = None;
+    let expected = format!("{error:?}");
     let err = wrapper
         .run(|e: &mut Tracked| {
             ledger.take(e);
             first = Some(e.id());
             ledger.give(e);
-            Err::<(), _>(JobError::StillAllowToReuse)
+            Err::<(), _>(error)
         })
         .unwrap_err();
-    assert!(matches!(err, JobError::StillAllowToReuse));
+    assert_eq!(
+        format!("{err:?}"),
+        expected,
+        "the error reaches the caller unchanged"
+    );
     let second = wrapper
         .run(|e: &mut Tracked| {
             ledger.take(e);
@@ -377,10 +381,17 @@ fn decider_true_gives_the_element_back_unclosed() {
             Ok::<_, JobError>(e.id())
         })
         .unwrap();
-    assert_eq!(first, Some(second));
+    (first.unwrap(), second)
+}
+
+/// `test_reuse_decider_reuse`
+#[test]
+fn decider_true_gives_the_element_back_unclosed() {
+    let f = Fixture::new(1024, 4);
+    let (first, second) = ids_seen_by_a_failing_then_a_good_job(&f, JobError::StillAllowToReuse);
+    assert_eq!(first, second);
     assert_eq!(f.ledger.state_of(second), state::IN_POOL);
     assert_eq!(f.quiet_stats().closed, 0);
-    drop(wrapper); // it holds a handle: the pool drops with it
     f.finish();
 }
 
@@ -388,30 +399,10 @@ fn decider_true_gives_the_element_back_unclosed() {
 #[test]
 fn decider_false_closes_the_element() {
     let f = Fixture::new(1024, 4);
-    let wrapper = make_wrapper(&f.pool, reuse_for_acceptable_errors);
-    let ledger = Arc::clone(&f.ledger);
-    let mut first = None;
-    let err = wrapper
-        .run(|e: &mut Tracked| {
-            ledger.take(e);
-            first = Some(e.id());
-            ledger.give(e);
-            Err::<(), _>(JobError::Broken)
-        })
-        .unwrap_err();
-    assert!(matches!(err, JobError::Broken));
-    let second = wrapper
-        .run(|e: &mut Tracked| {
-            ledger.take(e);
-            ledger.give(e);
-            Ok::<_, JobError>(e.id())
-        })
-        .unwrap();
-    let first = first.unwrap();
+    let (first, second) = ids_seen_by_a_failing_then_a_good_job(&f, JobError::Broken);
     assert_ne!(first, second);
     assert_eq!(f.ledger.state_of(first), state::CLOSED);
     assert_eq!(f.ledger.state_of(second), state::IN_POOL);
-    drop(wrapper); // it holds a handle: the pool drops with it
     f.finish();
 }
 
