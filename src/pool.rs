@@ -151,19 +151,19 @@ impl<T: Send + 'static> CachePool<T> {
     }
 
     /// The hot path of every checkout: the warmest element of the calling thread's list, if
-    /// the list is current and no validator must look at it first.
+    /// the list is current (and the validator, if any, accepts it).
     #[inline(always)]
     fn take_local(&self) -> Option<T> {
         let shared = &self.shared;
-        if shared.hooks.validate.is_some() {
-            return None;
-        }
         let shard = shared.locals.get()?;
         // SAFETY: `ThreadLocal::get` returned the current thread's slot, so this thread owns
         // the shard.
         let element = unsafe { shard.pop(shared.generations.current()) }?;
-        shard.stats.get.bump();
-        Some(element)
+        if shared.hooks.validate.is_none() {
+            shard.stats.get.bump();
+            return Some(element);
+        }
+        shared.hand_out_validated(element)
     }
 
     /// Gives an element back; the seed's `put(element)`.

@@ -227,6 +227,16 @@ impl<T: Send + 'static> Shared<T> {
         }
     }
 
+    /// The hot path's checkout when a validator is set, out of line so that pools without one
+    /// do not carry it: the element is already out of the list (the validator is user code),
+    /// and a refused one is closed and left to the slow path to replace.
+    #[inline(never)]
+    pub(crate) fn hand_out_validated(&self, element: T) -> Option<T> {
+        let element = self.validate(element)?;
+        self.count(|s| &s.get);
+        Some(element)
+    }
+
     /// Moves a batch of idle elements, with their budget units, to the global shard.
     pub(crate) fn spill(&self, elements: Vec<T>, generation: u64) {
         if let Err(rejected) = self.global.push(Batch {
