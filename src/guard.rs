@@ -60,15 +60,26 @@ macro_rules! guard_impls {
         impl<$($lt,)? T: Send + 'static> Drop for $guard<$($lt,)? T> {
             /// Gives the element back, or closes it if the thread is panicking: an element
             /// caught in the middle of an update is never handed to the next user.
-            #[inline]
+            ///
+            /// Always inlined, like [`CachePool::put`]: the whole give-back is a few loads and
+            /// stores, and a call would move the element once more.
+            #[inline(always)]
             fn drop(&mut self) {
-                // SAFETY: the element is initialised (the guard's invariant) and `drop` runs
-                // once; the guard is not used after it.
-                let element = unsafe { ManuallyDrop::take(&mut self.element) };
                 if std::thread::panicking() {
-                    self.pool.shared.close_unwinding(element);
-                } else {
-                    self.pool.put(element);
+                    // SAFETY: the element is initialised (the guard's invariant) and `drop`
+                    // runs once; the guard is not used after it.
+                    unsafe { close_while_unwinding(&self.pool, &mut self.element) };
+                    return;
+                }
+                // The reset hook runs on the element where it lies, and the element goes
+                // from the guard into the list in one copy (see `word_move` for why).
+                // SAFETY: the element is initialised and `drop` runs once: the element is
+                // refused or kept once, and the guard never touches it again (`ManuallyDrop`
+                // is not dropped).
+                unsafe {
+                    if self.pool.shared.reset_or_close(&mut self.element) {
+                        self.pool.keep_from(&mut self.element);
+                    }
                 }
             }
         }
@@ -79,6 +90,23 @@ macro_rules! guard_impls {
             }
         }
     };
+}
+
+/// Closes a guard's element as the thread unwinds (out of line: it is the cold branch of
+/// every guard's inlined `drop`).
+///
+/// # Safety
+///
+/// `element` is initialised; the caller treats it as moved out afterwards.
+#[cold]
+#[inline(never)]
+unsafe fn close_while_unwinding<T: Send + 'static>(
+    pool: &CachePool<T>,
+    element: &mut ManuallyDrop<T>,
+) {
+    // SAFETY: the caller's contract.
+    let element = unsafe { ManuallyDrop::take(element) };
+    pool.shared.close_unwinding(element);
 }
 
 /// An element checked out of a pool, given back when dropped; borrows the pool.

@@ -15,6 +15,7 @@ mod shared;
 mod stats;
 mod sync;
 mod thread_exit;
+mod word_move;
 mod wrapper;
 
 pub use builder::{Builder, DEFAULT_POOL_SIZE};

@@ -3,6 +3,7 @@
 use std::cell::UnsafeCell;
 
 use crate::stats::ShardStats;
+use crate::word_move;
 
 /// The idle elements one thread has cached for one pool, and the budget it has leased.
 pub(crate) struct LocalList<T> {
@@ -76,31 +77,50 @@ impl<T> LocalShard<T> {
         // SAFETY: the caller owns the shard; the borrow ends before this returns, and nothing
         // here runs user code (the element is moved out, never dropped).
         let list = unsafe { &mut *self.list.get() };
-        if list.generation != generation {
+        let len = list.items.len();
+        if list.generation != generation || len == 0 {
             return None;
         }
-        let element = list.items.pop()?;
-        list.low_water = list.low_water.min(list.items.len());
+        // SAFETY: `items[len - 1]` is initialised; shortening the vector first makes the slot
+        // spare capacity, so the element read out of it is owned by the caller alone.
+        let element = unsafe {
+            list.items.set_len(len - 1);
+            word_move::read(list.items.as_ptr().add(len - 1))
+        };
+        list.low_water = list.low_water.min(len - 1);
         Some(element)
     }
 
-    /// Pushes `element` if the list is current with `generation` and this thread's lease has
-    /// room for it, else gives it back.
+    /// Moves the element at `src` into the list if the list is current with `generation` and
+    /// this thread's lease has room for it; returns whether it did. The element is copied
+    /// straight from where the caller keeps it (see [`crate::word_move`]).
     ///
     /// # Safety
     ///
-    /// The caller is this shard's owning thread (see the type's invariant).
-    #[inline]
-    pub(crate) unsafe fn push_within_lease(&self, element: T, generation: u64) -> Result<(), T> {
+    /// The caller is this shard's owning thread (see the type's invariant), and `src` points
+    /// to an initialised element that nothing else uses. If this returns `true`, the element
+    /// is the list's: the caller treats `*src` as moved out.
+    #[inline(always)]
+    pub(crate) unsafe fn push_from(&self, src: *const T, generation: u64) -> bool {
         // SAFETY: the caller owns the shard; the borrow ends before this returns, and neither
-        // the comparisons nor `Vec::push` run user code (an element is moved, never dropped).
+        // the comparisons nor the vector's growth run user code (an element is moved, never
+        // dropped).
         let list = unsafe { &mut *self.list.get() };
-        if list.items.len() < list.lease && list.generation == generation {
-            list.items.push(element);
-            Ok(())
-        } else {
-            Err(element)
+        let len = list.items.len();
+        if len >= list.lease || list.generation != generation {
+            return false;
         }
+        if len == list.items.capacity() {
+            grow(&mut list.items);
+        }
+        // SAFETY: there is room at index `len`, which is spare capacity until `set_len`
+        // makes the copied element part of the vector; `src` is valid and, being the
+        // caller's, not inside the list.
+        unsafe {
+            word_move::copy(src, list.items.as_mut_ptr().add(len));
+            list.items.set_len(len + 1);
+        }
+        true
     }
 
     /// Runs `f` on the list.
@@ -120,6 +140,13 @@ impl<T> LocalShard<T> {
     pub(crate) fn list_mut(&mut self) -> &mut LocalList<T> {
         self.list.get_mut()
     }
+}
+
+/// Makes room for one more element (out of line: lists reach their size once and stay).
+#[cold]
+#[inline(never)]
+fn grow<T>(items: &mut Vec<T>) {
+    items.reserve(1);
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The pool handle and its hot paths.
 
 use std::fmt;
+use std::mem::ManuallyDrop;
 use std::sync::Arc;
 
 use crate::builder::Builder;
@@ -118,7 +119,7 @@ impl<T: Send + 'static> CachePool<T> {
     /// pool.put(s);
     /// assert_eq!(pool.get(), "fresh!"); // the same element: LIFO, this thread's list
     /// ```
-    #[inline]
+    #[inline(always)]
     #[track_caller]
     #[must_use = "an element taken and never given back is lost to the pool"]
     pub fn get(&self) -> T {
@@ -151,19 +152,23 @@ impl<T: Send + 'static> CachePool<T> {
     }
 
     /// The hot path of every checkout: the warmest element of the calling thread's list, if
-    /// the list is current (and the validator, if any, accepts it).
+    /// the list is current.
+    ///
+    /// A pool with a validator takes the slow path, which pops and validates: merging a
+    /// validated element (returned through memory from an out-of-line call) into this path
+    /// costs every pool an extra copy of the element.
     #[inline(always)]
     fn take_local(&self) -> Option<T> {
         let shared = &self.shared;
+        if shared.hooks.validate.is_some() {
+            return None;
+        }
         let shard = shared.locals.get()?;
         // SAFETY: `ThreadLocal::get` returned the current thread's slot, so this thread owns
         // the shard.
         let element = unsafe { shard.pop(shared.generations.current()) }?;
-        if shared.hooks.validate.is_none() {
-            shard.stats.get.bump();
-            return Some(element);
-        }
-        shared.hand_out_validated(element)
+        shard.stats.get.bump();
+        Some(element)
     }
 
     /// Gives an element back; the seed's `put(element)`.
@@ -181,20 +186,37 @@ impl<T: Send + 'static> CachePool<T> {
     /// ```
     #[inline(always)]
     pub fn put(&self, element: T) {
+        let mut element = ManuallyDrop::new(element);
+        // SAFETY: `element` is initialised and only this function uses it. Once it is refused
+        // or kept it is never touched again, and `ManuallyDrop` keeps it from being dropped.
+        unsafe {
+            if self.shared.reset_or_close(&mut element) {
+                self.keep_from(&mut element);
+            }
+        }
+    }
+
+    /// The rest of `put` once the reset hook kept the element: moves it from `slot` into the
+    /// calling thread's list, or down the slow path. The guards call it on their own slot, so
+    /// that the element goes from where the user had it to the list in one copy.
+    ///
+    /// # Safety
+    ///
+    /// `slot` holds an initialised element that nothing else uses; the caller treats it as
+    /// moved out afterwards.
+    #[inline(always)]
+    pub(crate) unsafe fn keep_from(&self, slot: &mut ManuallyDrop<T>) {
         let shared = &self.shared;
-        let Some(element) = shared.reset(element) else {
-            return;
-        };
         if let Some(shard) = shared.locals.get() {
             // SAFETY: `ThreadLocal::get` returned the current thread's slot, so this thread
-            // owns the shard.
-            match unsafe { shard.push_within_lease(element, shared.generations.current()) } {
-                Ok(()) => shard.stats.put.bump(),
-                Err(element) => shared.put_slow(element),
+            // owns the shard; `slot` is the caller's, as `push_from` requires.
+            if unsafe { shard.push_from(&**slot, shared.generations.current()) } {
+                shard.stats.put.bump();
+                return;
             }
-        } else {
-            shared.put_slow(element);
         }
+        // SAFETY: `slot` holds the element (the caller) and was not moved into the list.
+        shared.put_slow(unsafe { ManuallyDrop::take(slot) });
     }
 
     /// Closes an element: hands it to the close callback, or drops it if there is none; the
@@ -228,10 +250,26 @@ impl<T: Send + 'static> CachePool<T> {
     /// } // given back here
     /// assert_eq!(*pool.checkout(), [1]); // no reset hook: the contents stay
     /// ```
-    #[inline]
+    #[inline(always)]
     #[track_caller]
     pub fn checkout(&self) -> Checkout<'_, T> {
-        Checkout::new(self, self.get())
+        // Two exits rather than `Checkout::new(self, self.get())`: the element popped on the
+        // hot path then goes straight into the guard, without a stop in a temporary.
+        match self.take_local() {
+            Some(element) => Checkout::new(self, element),
+            None => self.checkout_slow(),
+        }
+    }
+
+    /// `checkout` when the thread's list has nothing to give.
+    #[cold]
+    #[inline(never)]
+    #[track_caller]
+    fn checkout_slow(&self) -> Checkout<'_, T> {
+        match self.shared.get_slow() {
+            Ok(element) => Checkout::new(self, element),
+            Err(e) => generator_failed(e),
+        }
     }
 
     /// Checks out an element behind a borrowing guard; fails if the generator does.

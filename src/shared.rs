@@ -82,6 +82,25 @@ pub(crate) struct Stale<T> {
     why: Eviction,
 }
 
+/// Closes the element at `slot` if a reset hook panics while it has the element.
+///
+/// Invariant: `slot` points to an initialised element that nobody else reads or drops after
+/// this guard is dropped (its owner treats it as moved out when a hook unwinds).
+struct CloseOnUnwind<'a, T: Send + 'static> {
+    shared: &'a Shared<T>,
+    slot: *mut T,
+}
+
+impl<T: Send + 'static> Drop for CloseOnUnwind<'_, T> {
+    /// Runs only while a reset hook's panic unwinds (it is forgotten otherwise).
+    #[cold]
+    fn drop(&mut self) {
+        // SAFETY: the type's invariant: the element is initialised and moved out only here.
+        let element = unsafe { std::ptr::read(self.slot) };
+        self.shared.close_unwinding(element);
+    }
+}
+
 /// Where a checked-out idle element came from.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Source {
@@ -181,30 +200,51 @@ impl<T: Send + 'static> Shared<T> {
         }
     }
 
-    /// Runs the reset hook on a returned element: `Some` to keep it, `None` if it was refused
-    /// (and closed). A hook that panics gets its element closed before the panic propagates.
-    #[inline]
-    pub(crate) fn reset(&self, element: T) -> Option<T> {
+    /// Runs the reset hook, if any, on a returned element where it lies: `true` if the element
+    /// is to be kept; `false` if the hook refused it, in which case it has been moved out of
+    /// `slot` and closed. If the hook panics, the element is moved out and closed before the
+    /// panic propagates.
+    ///
+    /// The element is never moved on the way that keeps it, and the answer comes back in a
+    /// register: every copy of a large `T` on the hot path costs a reload of what was just
+    /// stored (see [`crate::word_move`]).
+    ///
+    /// # Safety
+    ///
+    /// `slot` holds an initialised element that nothing else uses while this runs; if this
+    /// returns `false` or unwinds, the caller treats the element as moved out (never drops,
+    /// reads or returns it).
+    #[inline(always)]
+    pub(crate) unsafe fn reset_or_close(&self, slot: &mut T) -> bool {
         match &self.hooks.reset {
-            None => Some(element),
-            Some(reset) => self.run_reset(reset, element),
+            None => true,
+            // SAFETY: the caller's contract is `run_reset`'s.
+            Some(reset) => unsafe { self.run_reset(reset, slot) },
         }
     }
 
-    /// The reset hook's call, out of line: the `catch_unwind` landing pad would otherwise
-    /// bloat every inlined `put`.
-    fn run_reset(&self, reset: &ResetHook<T>, mut element: T) -> Option<T> {
-        match catch_unwind(AssertUnwindSafe(|| reset(&mut element))) {
-            Ok(true) => Some(element),
-            Ok(false) => {
-                self.close(element);
-                None
-            }
-            Err(panic) => {
-                self.close_unwinding(element);
-                resume_unwind(panic)
-            }
+    /// The reset hook's call, inlined (one call less per `put`). A panic is not caught: a
+    /// drop guard closes the element as the panic passes, which keeps the inlined code to a
+    /// call and a small landing pad (`catch_unwind` here made the guards' `drop` too big to
+    /// inline).
+    ///
+    /// # Safety
+    ///
+    /// As for [`reset_or_close`](Self::reset_or_close).
+    #[inline(always)]
+    unsafe fn run_reset(&self, reset: &ResetHook<T>, slot: &mut T) -> bool {
+        let slot: *mut T = slot;
+        let close_on_unwind = CloseOnUnwind { shared: self, slot };
+        // SAFETY: `slot` is valid and unaliased (the caller); the hook's borrow ends before
+        // `close_on_unwind` or the code below reads the element again.
+        let keep = reset(unsafe { &mut *slot });
+        std::mem::forget(close_on_unwind);
+        if keep {
+            return true;
         }
+        // SAFETY: the hook refused the element in `slot`, which the caller treats as moved out.
+        self.close(unsafe { std::ptr::read(slot) });
+        false
     }
 
     /// Runs the validator on an idle element about to be handed out: `Some` if it may be,
@@ -225,16 +265,6 @@ impl<T: Send + 'static> Shared<T> {
                 resume_unwind(panic)
             }
         }
-    }
-
-    /// The hot path's checkout when a validator is set, out of line so that pools without one
-    /// do not carry it: the element is already out of the list (the validator is user code),
-    /// and a refused one is closed and left to the slow path to replace.
-    #[inline(never)]
-    pub(crate) fn hand_out_validated(&self, element: T) -> Option<T> {
-        let element = self.validate(element)?;
-        self.count(|s| &s.get);
-        Some(element)
     }
 
     /// Moves a batch of idle elements, with their budget units, to the global shard.
