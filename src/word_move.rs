@@ -16,20 +16,20 @@
 //! which has no validity requirement (padding may be uninitialised) and, being a union,
 //! carries pointer provenance along with the bytes, so a moved `Box` or `Vec` stays valid.
 //!
-//! Other types (not a whole number of 8-byte words, less aligned, or larger than
-//! [`MAX_WORDS`] words, where one more stall matters less than the extra instructions) move
-//! as usual.
+//! Other types move as usual: those aligned to less than 8 bytes (their words would not be
+//! aligned), and those larger than [`MAX_WORDS`] words, whose copy costs more than a stall.
 
 use std::mem::{MaybeUninit, align_of, size_of};
 
 /// Largest element, in 8-byte words, moved word by word.
 const MAX_WORDS: usize = 8;
 
-/// Whether `T` moves word by word: a whole number of at most [`MAX_WORDS`] 8-byte words, and
-/// aligned to 8 so that every word is an aligned access. Known at compile time.
+/// Whether `T` moves word by word: aligned to at least 8, so that it is a whole number of
+/// 8-byte words (a size is a multiple of its alignment) and every word is an aligned access,
+/// and at most [`MAX_WORDS`] words long. Known at compile time.
 #[inline(always)]
 const fn by_words<T>() -> bool {
-    size_of::<T>() % 8 == 0 && size_of::<T>() <= MAX_WORDS * 8 && align_of::<T>() >= 8
+    align_of::<T>() >= 8 && size_of::<T>() <= MAX_WORDS * 8
 }
 
 /// Moves the element at `src` to `dst`, like [`std::ptr::copy_nonoverlapping`] of one `T`.
@@ -49,7 +49,7 @@ pub(crate) unsafe fn copy<T>(src: *const T, dst: *mut T) {
     let dst = dst.cast::<MaybeUninit<u64>>();
     for i in 0..size_of::<T>() / 8 {
         // SAFETY: word `i` lies inside both `T`s (the size is a whole number of words), is
-        // aligned to 8 (so is `T`), and the caller vouches for validity and no overlap.
+        // aligned to 8 (`T` is aligned to at least 8), and the caller vouches for validity and no overlap.
         unsafe { dst.add(i).write_volatile(src.add(i).read_volatile()) };
     }
 }
