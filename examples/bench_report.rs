@@ -990,14 +990,17 @@ fn report(args: &[String]) -> Result<()> {
     let _ = writeln!(md, "## Reading the figures\n");
     md.push_str(
         "- **Loop artifacts below about 10 ns.** In `st_hit` an element is given back and taken \
-         again a few nanoseconds later. Subjects that move the element through memory (the \
-         floor, `cachepool`, the queues) reload it while the stores that put it back may still \
-         be in flight; when a load spans two smaller stores (a 24-byte `Vec` stored as three \
-         words and reloaded with a 16-byte load), store-to-load forwarding fails and the load \
-         waits. That is why the floor costs several times more with the `Vec` than with the \
-         8-byte `Box`, and why `lfop_linear`, whose elements stay in place (it hands out a \
-         reference), can beat the floor there. Real code does work between checkout and \
-         return; read `st_hit-box64`, `st_burst` and `rayon` alongside.\n\
+         again a few nanoseconds later, so its reload is served from the store buffer, which \
+         works only when each load is covered by one earlier store. A subject that moves a \
+         24-byte `Vec` as three 8-byte stores and reloads it with a 16-byte load waits for the \
+         stores to reach the cache. The floor (plain Rust moves) pays this: it costs several \
+         times more with the `Vec` than with the 8-byte `Box`, so ratios under 1x with the \
+         `Vec` mean that a subject avoids the stall, not that it beats a free list. \
+         `cachepool` moves such elements word by word (`src/word_move.rs`); `lfop_linear` \
+         never moves them (it hands out a reference). Guards pay a similar stall when the \
+         workload moves a guard it has just built (`st_burst` pushes each one into a `Vec`): \
+         the guard is written field by field and copied with wider loads. Real code does \
+         work between checkout and return; read `st_hit-box64` and `rayon` alongside.\n\
          - **`mt_hit`** reports aggregate cost: wall time of the whole group (first thread's \
          start to last thread's end, after a barrier) over the round trips of all threads. A \
          subject that writes a shared cache line on every operation shows it here.\n\

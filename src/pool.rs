@@ -125,7 +125,7 @@ impl<T: Send + 'static> CachePool<T> {
     pub fn get(&self) -> T {
         match self.take_local() {
             Some(element) => element,
-            None => match self.shared.get_slow() {
+            None => match self.get_off_hot_path() {
                 Ok(element) => element,
                 Err(e) => generator_failed(e),
             },
@@ -147,16 +147,12 @@ impl<T: Send + 'static> CachePool<T> {
     pub fn try_get(&self) -> Result<T, CachePoolGeneratorError> {
         match self.take_local() {
             Some(element) => Ok(element),
-            None => self.shared.get_slow(),
+            None => self.get_off_hot_path(),
         }
     }
 
     /// The hot path of every checkout: the warmest element of the calling thread's list, if
-    /// the list is current.
-    ///
-    /// A pool with a validator takes the slow path, which pops and validates: merging a
-    /// validated element (returned through memory from an out-of-line call) into this path
-    /// costs every pool an extra copy of the element.
+    /// the list is current and the pool has no validator.
     #[inline(always)]
     fn take_local(&self) -> Option<T> {
         let shared = &self.shared;
@@ -169,6 +165,29 @@ impl<T: Send + 'static> CachePool<T> {
         let element = unsafe { shard.pop(shared.generations.current()) }?;
         shard.stats.get.bump();
         Some(element)
+    }
+
+    /// Every checkout the hot path does not serve: with a validator, the thread's list popped
+    /// and validated; else, or when that finds nothing, the slow path.
+    ///
+    /// Validated pools come here rather than validating in `take_local`: an element that comes
+    /// back from an out-of-line validator through memory, merged into the hot path, cost every
+    /// pool a copy of the element (about 1 ns per round trip with a 24-byte `Vec`), and this
+    /// call costs a validated pool about as much (8.5 to 9.5 ns with a boxed element).
+    #[inline(never)]
+    fn get_off_hot_path(&self) -> Result<T, CachePoolGeneratorError> {
+        let shared = &self.shared;
+        if shared.hooks.validate.is_some()
+            && let Some(shard) = shared.locals.get()
+            // SAFETY: `ThreadLocal::get` returned the current thread's slot, so this thread
+            // owns the shard.
+            && let Some(element) = unsafe { shard.pop(shared.generations.current()) }
+            && let Some(element) = shared.validate(element)
+        {
+            shard.stats.get.bump();
+            return Ok(element);
+        }
+        shared.get_slow()
     }
 
     /// Gives an element back; the seed's `put(element)`.
@@ -266,7 +285,7 @@ impl<T: Send + 'static> CachePool<T> {
     #[inline(never)]
     #[track_caller]
     fn checkout_slow(&self) -> Checkout<'_, T> {
-        match self.shared.get_slow() {
+        match self.get_off_hot_path() {
             Ok(element) => Checkout::new(self, element),
             Err(e) => generator_failed(e),
         }

@@ -248,7 +248,7 @@ impl<T: Send + 'static> Shared<T> {
     /// Runs the validator on an idle element about to be handed out: `Some` if it may be,
     /// `None` if it was refused (and closed). A validator that panics gets its element closed
     /// before the panic propagates.
-    fn validate(&self, element: T) -> Option<T> {
+    pub(crate) fn validate(&self, element: T) -> Option<T> {
         let Some(validate) = &self.hooks.validate else {
             return Some(element);
         };
