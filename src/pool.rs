@@ -171,9 +171,8 @@ impl<T: Send + 'static> CachePool<T> {
     /// and validated; else, or when that finds nothing, the slow path.
     ///
     /// Validated pools come here rather than validating in `take_local`: an element that comes
-    /// back from an out-of-line validator through memory, merged into the hot path, cost every
-    /// pool a copy of the element (about 1 ns per round trip with a 24-byte `Vec`), and this
-    /// call costs a validated pool about as much (8.5 to 9.5 ns with a boxed element).
+    /// back from an out-of-line validator through memory, merged into the hot path, would cost
+    /// every pool a copy of the element, and this one call is all a validated pool pays.
     #[inline(never)]
     fn get_off_hot_path(&self) -> Result<T, CachePoolGeneratorError> {
         let shared = &self.shared;

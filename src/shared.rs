@@ -204,8 +204,8 @@ impl<T: Send + 'static> Shared<T> {
         }
     }
 
-    /// The reset hook's call. Inlined (one call less per `put`: 1 ns with a boxed element),
-    /// but everything after a refusal or a panic is out of line.
+    /// The reset hook's call. Inlined (one call less per `put`), but everything after a
+    /// refusal or a panic is out of line.
     ///
     /// # Safety
     ///
