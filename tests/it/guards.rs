@@ -399,3 +399,57 @@ fn checkout_owned_of_a_failing_generator_returns_the_error() {
     assert_eq!(f.pool.stats(), Stats::default());
     f.finish();
 }
+
+/// Gives back `make(1..=4)` through `put` and a changed value through a guard, and checks
+/// that checkouts return exactly those values: an element survives being moved into a list and
+/// out again, whichever way its type is moved (word by word for types aligned to 8 and at most
+/// 64 bytes, the usual way for the others).
+fn values_survive_the_lists<T>(make: fn(u64) -> T)
+where
+    T: PartialEq + std::fmt::Debug + Send + 'static,
+{
+    let pool = CachePool::builder(move || make(0))
+        .reset(|_| true)
+        .pool_size(8)
+        .thread_capacity(8)
+        .build();
+    let mut held: Vec<T> = (0..4).map(|_| pool.get()).collect();
+    for (i, element) in held.iter_mut().enumerate() {
+        *element = make(i as u64 + 1);
+    }
+    held.into_iter().for_each(|element| pool.put(element));
+    let mut back: Vec<T> = (0..4).map(|_| pool.get()).collect();
+    for i in 1..=4 {
+        let at = back.iter().position(|v| *v == make(i));
+        let at = at.unwrap_or_else(|| panic!("{:?} was not given back", make(i)));
+        pool.put(back.swap_remove(at));
+    }
+    let mut g = pool.checkout();
+    *g = make(99);
+    drop(g); // the reset hook sees it and the list takes it, in place
+    assert_eq!(*pool.checkout(), make(99)); // the warmest element: the one just given back
+    assert_eq!(pool.stats().new, 4);
+}
+
+#[test]
+fn values_of_every_layout_survive_the_lists() {
+    // Every word differs from the others and from the other values' words, so that a word
+    // lost, swapped or left over from another element shows.
+    fn words<W, const N: usize>(i: u64) -> [W; N]
+    where
+        W: TryFrom<u64>,
+        W::Error: std::fmt::Debug,
+    {
+        std::array::from_fn(|k| W::try_from(i * 100 + k as u64).unwrap())
+    }
+    // One word; two words with seven bytes of padding; three words owning heap memory.
+    values_survive_the_lists(|i| Box::new([i as u8; 64]));
+    values_survive_the_lists(|i| (i, i as u8 + 1));
+    values_survive_the_lists(|i| format!("{i}-{}", i * 7));
+    // Eight words, the largest moved word by word; nine, moved the usual way.
+    values_survive_the_lists(words::<u64, 8>);
+    values_survive_the_lists(words::<u64, 9>);
+    // Aligned to less than 8: moved the usual way.
+    values_survive_the_lists(words::<u32, 5>);
+    values_survive_the_lists(|i| i as u8);
+}
