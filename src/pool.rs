@@ -279,7 +279,8 @@ impl<T: Send + 'static> CachePool<T> {
         }
     }
 
-    /// `checkout` when the thread's list has nothing to give.
+    /// `checkout` off the hot path: the thread's list has nothing to give, or the pool has a
+    /// validator.
     #[cold]
     #[inline(never)]
     #[track_caller]

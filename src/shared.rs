@@ -188,7 +188,8 @@ impl<T: Send + 'static> Shared<T> {
     ///
     /// The element is never moved on the way that keeps it, and the answer comes back in a
     /// register: every copy of a large `T` on the hot path costs a reload of what was just
-    /// stored (see [`crate::word_move`]).
+    /// stored (see [`crate::word_move`]). Inlined with the hook's call (one call less per
+    /// `put`); everything after a refusal or a panic is out of line.
     ///
     /// # Safety
     ///
@@ -197,21 +198,9 @@ impl<T: Send + 'static> Shared<T> {
     /// reads or returns it).
     #[inline(always)]
     pub(crate) unsafe fn reset_or_close(&self, slot: &mut T) -> bool {
-        match &self.hooks.reset {
-            None => true,
-            // SAFETY: the caller's contract is `run_reset`'s.
-            Some(reset) => unsafe { self.run_reset(reset, slot) },
-        }
-    }
-
-    /// The reset hook's call. Inlined (one call less per `put`), but everything after a
-    /// refusal or a panic is out of line.
-    ///
-    /// # Safety
-    ///
-    /// As for [`reset_or_close`](Self::reset_or_close).
-    #[inline(always)]
-    unsafe fn run_reset(&self, reset: &ResetHook<T>, slot: &mut T) -> bool {
+        let Some(reset) = &self.hooks.reset else {
+            return true;
+        };
         match catch_unwind(AssertUnwindSafe(|| reset(&mut *slot))) {
             Ok(true) => true,
             // SAFETY: the caller's contract is `reset_failed`'s.
