@@ -2,6 +2,10 @@
 //! reproduction written when it was found (all four fixed in commit 3b05032, "Fix four bugs
 //! the test suites found"). Each test's comment says which run found it, what went wrong, and
 //! where. The fourth is undefined behaviour that only Miri sees (`scripts/miri.sh`).
+//!
+//! A fifth bug, which the public API reaches only through a race, has its test beside the code
+//! it concerns: `shared::tests::stale_elements_are_closed_when_a_panic_unwinds_past_them` in
+//! `src/shared.rs` (see `docs/reliability.md`).
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicUsize, Ordering};
