@@ -76,6 +76,28 @@ pub(crate) struct Shared<T: Send + 'static> {
     orphan_stats: ShardStats,
 }
 
+/// Closes the element in `slot` if the reset hook panics on it: `reset_or_close` forgets it
+/// once the hook returned, so it is dropped only while the hook's panic unwinds.
+struct CloseOnUnwind<'a, T: Send + 'static> {
+    shared: &'a Shared<T>,
+    /// The element the hook was given; initialised, and used by nothing else once the hook
+    /// has unwound.
+    slot: *mut T,
+}
+
+impl<T: Send + 'static> Drop for CloseOnUnwind<'_, T> {
+    #[cold]
+    #[inline(never)]
+    fn drop(&mut self) {
+        // SAFETY: this runs only as the hook unwinds, when `slot` still holds the element
+        // (the hook had it only by reference) and the caller of `reset_or_close` treats it as
+        // moved out. `close_unwinding` contains a panicking close callback: a panic escaping
+        // a drop during unwinding would abort.
+        self.shared
+            .close_unwinding(unsafe { std::ptr::read(self.slot) });
+    }
+}
+
 /// Idle elements a list's catch-up took out, closed when this drops.
 ///
 /// Closing is tied to the drop so that nothing between the catch-up and the close can lose
@@ -223,17 +245,23 @@ impl<T: Send + 'static> Shared<T> {
         let Some(reset) = &self.hooks.reset else {
             return true;
         };
-        match catch_unwind(AssertUnwindSafe(|| reset(&mut *slot))) {
-            Ok(true) => true,
-            // SAFETY: the caller's contract is `reset_failed`'s.
-            Ok(false) => unsafe { self.reset_failed(slot, None) },
-            // SAFETY: as above.
-            Err(panic) => unsafe { self.reset_failed(slot, Some(panic)) },
+        let slot: *mut T = slot;
+        // A drop guard, not `catch_unwind`: a panic of the hook needs no catching and
+        // re-raising, only the element closed on its way out. The cleanup is a landing pad
+        // and one cold call, which keeps the give-back short where it is inlined.
+        let close_on_unwind = CloseOnUnwind { shared: self, slot };
+        // SAFETY: `slot` is valid and used by nothing else (the caller); the hook's borrow
+        // ends when it returns or unwinds, before `slot` is used again.
+        let keep = reset(unsafe { &mut *slot });
+        std::mem::forget(close_on_unwind);
+        if !keep {
+            // SAFETY: the caller's contract is `reset_refused`'s.
+            unsafe { self.reset_refused(slot) };
         }
+        keep
     }
 
-    /// The reset hook refused the element in `slot`, or panicked with `panic`: closes the
-    /// element, then propagates the panic if there was one. Returns `false` (not kept).
+    /// The reset hook refused the element in `slot`: closes it.
     ///
     /// # Safety
     ///
@@ -241,19 +269,9 @@ impl<T: Send + 'static> Shared<T> {
     /// moved out afterwards.
     #[cold]
     #[inline(never)]
-    unsafe fn reset_failed(&self, slot: &mut T, panic: Option<Box<dyn Any + Send>>) -> bool {
+    unsafe fn reset_refused(&self, slot: *mut T) {
         // SAFETY: `slot` holds the element (the caller), which the hook had only by reference.
-        let element = unsafe { std::ptr::read(slot) };
-        match panic {
-            None => {
-                self.close(element);
-                false
-            }
-            Some(panic) => {
-                self.close_unwinding(element);
-                resume_unwind(panic)
-            }
-        }
+        self.close(unsafe { std::ptr::read(slot) });
     }
 
     /// Runs the validator on an idle element about to be handed out: `Some` if it may be,
