@@ -156,10 +156,14 @@ impl<T: Send + 'static> CachePool<T> {
     #[inline(always)]
     fn take_local(&self) -> Option<T> {
         let shared = &self.shared;
+        // The thread lookup first, on every path: it begins with a call into `thread_local`'s
+        // thread-id accessor, which the compiler can then merge with the lookup of a `put`
+        // that follows in the same function, or hoist out of the caller's loop (seen in the
+        // generated code of a get/put loop); behind the validator test it did neither.
+        let shard = shared.locals.get()?;
         if shared.hooks.validate.is_some() {
             return None;
         }
-        let shard = shared.locals.get()?;
         // SAFETY: `ThreadLocal::get` returned the current thread's slot, so this thread owns
         // the shard.
         let element = unsafe { shard.pop(shared.generations.current()) }?;
