@@ -1007,7 +1007,10 @@ fn report(args: &[String]) -> Result<()> {
          - **`cross_thread`**: the floor's and `no_pool`'s producers allocate every element \
          (their free lists fill only on the consumer's side), so they measure the allocator's \
          cross-thread path, not a pool. The channel is a polled `ArrayQueue`, the same for all \
-         subjects.\n\
+         subjects. On the 2-core virtual machine these pages come from, several subjects' \
+         times here changed by 2x to 6x from one run to the next, more than the subjects \
+         differ: read the spread, and compare subjects within one run (each run's medians are \
+         kept in `target/bench-runs/`).\n\
          - **`no_pool`** allocates a fresh 4 KiB buffer per checkout: the cost a pool saves.\n\n",
     );
     let _ = writeln!(md, "## Memory\n");
