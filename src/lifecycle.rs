@@ -72,7 +72,7 @@ impl<T: Send + 'static> Shared<T> {
         if self.locals.get().is_some()
             && let Some((_, stale)) = self.home()
         {
-            self.close_stale(stale);
+            drop(stale);
         }
     }
 

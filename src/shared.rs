@@ -101,12 +101,10 @@ impl<T: Send + 'static> Drop for CloseOnUnwind<'_, T> {
 /// Idle elements a list's catch-up took out, closed when this drops.
 ///
 /// Closing is tied to the drop so that nothing between the catch-up and the close can lose
-/// them: `put_slow` stores or closes its own element first, and a close callback that panics
-/// there unwinds through this, which then closes them all the same. (Before, such a panic
-/// dropped them unclosed; `stress::injected_faults_across_thread_generations_lose_nothing`
-/// caught it once in about 40 runs, when another thread leased the units the catch-up had
-/// just given back, so that the element being put had to be closed, and its close callback
-/// panicked.)
+/// them: `put_slow` stores or closes its own element first, and if that element's close
+/// callback panics (it is closed when another thread leased, meanwhile, the units the catch-up
+/// gave back), the panic unwinds through this, which closes them all the same (bug 5 in
+/// `docs/reliability.md`).
 pub(crate) struct Stale<'a, T: Send + 'static> {
     shared: &'a Shared<T>,
     elements: Vec<T>,
@@ -348,8 +346,9 @@ impl<T: Send + 'static> Shared<T> {
 
     /// Brings the current thread's list up to the pool's generation: takes out what the
     /// `clear()` or `trim()` calls since it last caught up ask to close, and gives back their
-    /// budget. They are closed when the returned [`Stale`] drops; the callers drop it once their
-    /// own element is safe ([`close_stale`](Self::close_stale) says where).
+    /// budget. They are closed when the returned [`Stale`] drops, which each caller does once
+    /// its own element is safe (a close callback that panics must not take that element down
+    /// too); the first panic of a close callback then propagates.
     fn catch_up(&self, shard: &LocalShard<T>) -> Option<Stale<'_, T>> {
         // SAFETY: `shard` is the current thread's slot (the caller's obligation); the closure
         // moves elements out and runs no user code.
@@ -379,13 +378,6 @@ impl<T: Send + 'static> Shared<T> {
         }?;
         self.budget.release(stale.elements.len());
         Some(stale)
-    }
-
-    /// Closes what a list's catch-up took out; the first panic of a close callback propagates
-    /// after all are closed. Called where the caller's own element is stored or closed, so
-    /// that such a panic cannot take it down too.
-    pub(crate) fn close_stale(&self, stale: Option<Stale<'_, T>>) {
-        drop(stale);
     }
 
     /// The next idle element for this thread: from its list, else a batch from the global
@@ -424,7 +416,7 @@ impl<T: Send + 'static> Shared<T> {
             return self.get_passing_through();
         };
         // Nothing is held yet, so a close callback that panics here loses nothing.
-        self.close_stale(stale);
+        drop(stale);
         while let Some((element, source)) = self.take_idle(shard) {
             if let Some(element) = self.validate(element) {
                 shard.stats.get.bump();
@@ -460,8 +452,9 @@ impl<T: Send + 'static> Shared<T> {
         };
         self.keep_or_close(shard, element);
         // Only now that `element` is stored or closed: a close callback that panics on a stale
-        // element must not take the element being put down with it.
-        self.close_stale(stale);
+        // element must not take the element being put down with it. (Should storing or closing
+        // it panic, `stale` closes its elements as the panic unwinds.)
+        drop(stale);
     }
 
     /// The rest of `put_slow`, on the thread's caught-up list.
@@ -582,7 +575,7 @@ impl<T: Send + 'static> FlushOnExit for Shared<T> {
         if !items.is_empty() {
             self.spill(items, generation);
         }
-        self.close_stale(stale);
+        drop(stale);
     }
 }
 
