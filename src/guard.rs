@@ -7,11 +7,13 @@ use std::ops::{Deref, DerefMut};
 use std::ptr;
 
 use crate::pool::CachePool;
+use crate::reset::{NoReset, Reset};
+use crate::shared::Shared;
 
 /// Implements the behaviour both guards share; they differ only in how they hold the pool.
 macro_rules! guard_impls {
     ($guard:ident $(<$lt:lifetime>)?) => {
-        impl<$($lt,)? T: Send + 'static> $guard<$($lt,)? T> {
+        impl<$($lt,)? T: Send + 'static, R: Reset<T>> $guard<$($lt,)? T, R> {
             /// Closes the element instead of giving it back (for an element left broken).
             ///
             /// An associated function, so that it never shadows a method of `T`.
@@ -28,7 +30,7 @@ macro_rules! guard_impls {
             }
 
             /// Takes the guard apart without running its `Drop`.
-            fn into_parts(this: Self) -> (impl Borrow<CachePool<T>>, T) {
+            fn into_parts(this: Self) -> (impl Borrow<CachePool<T, R>>, T) {
                 let mut this = ManuallyDrop::new(this);
                 // SAFETY: the guard's invariant says both fields are initialised; `this` is
                 // never used again and its `Drop` never runs, so each is moved out once.
@@ -36,12 +38,12 @@ macro_rules! guard_impls {
             }
 
             /// The pool the element came from.
-            pub fn pool(this: &Self) -> &CachePool<T> {
+            pub fn pool(this: &Self) -> &CachePool<T, R> {
                 &this.pool
             }
         }
 
-        impl<$($lt,)? T: Send + 'static> Deref for $guard<$($lt,)? T> {
+        impl<$($lt,)? T: Send + 'static, R: Reset<T>> Deref for $guard<$($lt,)? T, R> {
             type Target = T;
 
             #[inline]
@@ -50,14 +52,14 @@ macro_rules! guard_impls {
             }
         }
 
-        impl<$($lt,)? T: Send + 'static> DerefMut for $guard<$($lt,)? T> {
+        impl<$($lt,)? T: Send + 'static, R: Reset<T>> DerefMut for $guard<$($lt,)? T, R> {
             #[inline]
             fn deref_mut(&mut self) -> &mut T {
                 &mut self.element
             }
         }
 
-        impl<$($lt,)? T: Send + 'static> Drop for $guard<$($lt,)? T> {
+        impl<$($lt,)? T: Send + 'static, R: Reset<T>> Drop for $guard<$($lt,)? T, R> {
             /// Gives the element back, or closes it if the thread is panicking: an element
             /// caught in the middle of an update is never handed to the next user.
             ///
@@ -68,23 +70,23 @@ macro_rules! guard_impls {
                 if std::thread::panicking() {
                     // SAFETY: the element is initialised (the guard's invariant) and `drop`
                     // runs once; the guard is not used after it.
-                    unsafe { close_while_unwinding(&self.pool, &mut self.element) };
+                    unsafe { close_while_unwinding(&self.pool.shared, &mut self.element) };
                     return;
                 }
-                // The reset hook runs on the element where it lies, and the element goes
+                // The reset hooks run on the element where it lies, and the element goes
                 // from the guard into the list in one copy (see `word_move` for why).
                 // SAFETY: the element is initialised and `drop` runs once: the element is
                 // refused or kept once, and the guard never touches it again (`ManuallyDrop`
                 // is not dropped).
                 unsafe {
-                    if self.pool.shared.reset_or_close(&mut self.element) {
+                    if self.pool.shared.reset_or_close::<R>(&mut self.element) {
                         self.pool.keep_from(&mut self.element);
                     }
                 }
             }
         }
 
-        impl<$($lt,)? T: Send + 'static + fmt::Debug> fmt::Debug for $guard<$($lt,)? T> {
+        impl<$($lt,)? T: Send + 'static + fmt::Debug, R: Reset<T>> fmt::Debug for $guard<$($lt,)? T, R> {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.debug_tuple(stringify!($guard)).field(&**self).finish()
             }
@@ -101,18 +103,18 @@ macro_rules! guard_impls {
 #[cold]
 #[inline(never)]
 unsafe fn close_while_unwinding<T: Send + 'static>(
-    pool: &CachePool<T>,
+    shared: &Shared<T>,
     element: &mut ManuallyDrop<T>,
 ) {
     // SAFETY: the caller's contract.
     let element = unsafe { ManuallyDrop::take(element) };
-    pool.shared.close_unwinding(element);
+    shared.close_unwinding(element);
 }
 
 /// An element checked out of a pool, given back when dropped; borrows the pool.
 ///
 /// Made by [`CachePool::checkout`]. Derefs to the element. Dropping the guard puts the element
-/// back into the pool (through the reset hook), unless the thread is panicking, in which case
+/// back into the pool (through the reset hooks), unless the thread is panicking, in which case
 /// the element is closed. [`Checkout::discard`] closes it; [`Checkout::detach`] keeps it.
 ///
 /// ```
@@ -126,16 +128,16 @@ unsafe fn close_while_unwinding<T: Send + 'static>(
 /// assert_eq!(pool.stats().detached, 1);
 /// ```
 #[must_use = "dropping the guard gives the element back at once"]
-pub struct Checkout<'a, T: Send + 'static> {
-    pool: &'a CachePool<T>,
+pub struct Checkout<'a, T: Send + 'static, R: Reset<T> = NoReset> {
+    pool: &'a CachePool<T, R>,
     /// Initialised for the guard's whole life: taken out only by `drop`, or by
     /// `discard`/`detach`, which consume the guard without running `drop`.
     element: ManuallyDrop<T>,
 }
 
-impl<'a, T: Send + 'static> Checkout<'a, T> {
+impl<'a, T: Send + 'static, R: Reset<T>> Checkout<'a, T, R> {
     #[inline]
-    pub(crate) fn new(pool: &'a CachePool<T>, element: T) -> Self {
+    pub(crate) fn new(pool: &'a CachePool<T, R>, element: T) -> Self {
         Checkout {
             pool,
             element: ManuallyDrop::new(element),
@@ -160,16 +162,16 @@ guard_impls!(Checkout<'a>);
 /// OwnedCheckout::discard(buf); // close it: the pool then drops too
 /// ```
 #[must_use = "dropping the guard gives the element back at once"]
-pub struct OwnedCheckout<T: Send + 'static> {
-    pool: CachePool<T>,
+pub struct OwnedCheckout<T: Send + 'static, R: Reset<T> = NoReset> {
+    pool: CachePool<T, R>,
     /// Initialised for the guard's whole life: taken out only by `drop`, or by
     /// `discard`/`detach`, which consume the guard without running `drop`.
     element: ManuallyDrop<T>,
 }
 
-impl<T: Send + 'static> OwnedCheckout<T> {
+impl<T: Send + 'static, R: Reset<T>> OwnedCheckout<T, R> {
     #[inline]
-    pub(crate) fn new(pool: CachePool<T>, element: T) -> Self {
+    pub(crate) fn new(pool: CachePool<T, R>, element: T) -> Self {
         OwnedCheckout {
             pool,
             element: ManuallyDrop::new(element),

@@ -1,12 +1,14 @@
 //! The pool handle and its hot paths.
 
 use std::fmt;
+use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::sync::Arc;
 
 use crate::builder::Builder;
 use crate::error::{BoxError, CachePoolGeneratorError};
 use crate::guard::{Checkout, OwnedCheckout};
+use crate::reset::{NoReset, Reset};
 use crate::shared::Shared;
 use crate::stats::Stats;
 
@@ -21,6 +23,10 @@ use crate::stats::Stats;
 /// Python's `cachepool` are here too ([`get`](Self::get), [`put`](Self::put),
 /// [`close`](Self::close)). When the last handle (and the last owned guard) drops, every idle
 /// element is closed.
+///
+/// `R` is the pool's [`Reset`] type, the hook that readies each element given back, chosen at
+/// compile time ([`Builder::reset_with`]); the default, [`NoReset`], leaves elements as they
+/// are.
 ///
 /// Elements must be `Send` (they move between threads through the global shard):
 ///
@@ -48,10 +54,15 @@ use crate::stats::Stats;
 /// assert!(buf.is_empty() && buf.capacity() >= 4096);
 /// assert_eq!(pool.stats().new, 1);
 /// ```
-pub struct CachePool<T: Send + 'static> {
+pub struct CachePool<T: Send + 'static, R = NoReset> {
     pub(crate) shared: Arc<Shared<T>>,
+    /// The pool's [`Reset`] type, a type only: `fn() -> R` keeps the pool `Send` and `Sync`
+    /// whatever `R` is.
+    pub(crate) reset: PhantomData<fn() -> R>,
 }
 
+/// The constructors, on the default `R`: a pool with another [`Reset`] type comes from
+/// [`Builder::reset_with`].
 impl<T: Send + 'static> CachePool<T> {
     /// A pool with default settings around an infallible generator.
     ///
@@ -101,7 +112,9 @@ impl<T: Send + 'static> CachePool<T> {
     {
         Builder::new(Box::new(move || generator().map_err(Into::into)))
     }
+}
 
+impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
     /// Takes an idle element, or creates one; the seed's `get()`.
     ///
     /// The element is the one this thread returned most recently (per-thread lists are LIFO),
@@ -195,7 +208,8 @@ impl<T: Send + 'static> CachePool<T> {
 
     /// Gives an element back; the seed's `put(element)`.
     ///
-    /// The reset hook runs first and may refuse the element. A kept element goes into the
+    /// The reset hooks run first and may refuse the element: the pool's [`Reset`] type `R`,
+    /// then the closure given to [`Builder::reset`], if any. A kept element goes into the
     /// calling thread's list (whichever thread took it), or is closed if the pool already
     /// holds `pool_size` idle elements.
     ///
@@ -212,13 +226,13 @@ impl<T: Send + 'static> CachePool<T> {
         // SAFETY: `element` is initialised and only this function uses it. Once it is refused
         // or kept it is never touched again, and `ManuallyDrop` keeps it from being dropped.
         unsafe {
-            if self.shared.reset_or_close(&mut element) {
+            if self.shared.reset_or_close::<R>(&mut element) {
                 self.keep_from(&mut element);
             }
         }
     }
 
-    /// The rest of `put` once the reset hook kept the element: moves it from `slot` into the
+    /// The rest of `put` once the reset hooks kept the element: moves it from `slot` into the
     /// calling thread's list, or down the slow path. The guards call it on their own slot, so
     /// that the element goes from where the user had it to the list in one copy.
     ///
@@ -274,7 +288,7 @@ impl<T: Send + 'static> CachePool<T> {
     /// ```
     #[inline(always)]
     #[track_caller]
-    pub fn checkout(&self) -> Checkout<'_, T> {
+    pub fn checkout(&self) -> Checkout<'_, T, R> {
         // Two exits rather than `Checkout::new(self, self.get())`: the element popped on the
         // hot path then goes straight into the guard, without a stop in a temporary.
         match self.take_local() {
@@ -288,7 +302,7 @@ impl<T: Send + 'static> CachePool<T> {
     #[cold]
     #[inline(never)]
     #[track_caller]
-    fn checkout_slow(&self) -> Checkout<'_, T> {
+    fn checkout_slow(&self) -> Checkout<'_, T, R> {
         match self.get_off_hot_path() {
             Ok(element) => Checkout::new(self, element),
             Err(e) => generator_failed(e),
@@ -302,7 +316,7 @@ impl<T: Send + 'static> CachePool<T> {
     /// assert!(pool.try_checkout().is_err());
     /// ```
     #[inline]
-    pub fn try_checkout(&self) -> Result<Checkout<'_, T>, CachePoolGeneratorError> {
+    pub fn try_checkout(&self) -> Result<Checkout<'_, T, R>, CachePoolGeneratorError> {
         Ok(Checkout::new(self, self.try_get()?))
     }
 
@@ -326,7 +340,7 @@ impl<T: Send + 'static> CachePool<T> {
     /// [`try_checkout_owned`](Self::try_checkout_owned) there.
     #[inline]
     #[track_caller]
-    pub fn checkout_owned(&self) -> OwnedCheckout<T> {
+    pub fn checkout_owned(&self) -> OwnedCheckout<T, R> {
         OwnedCheckout::new(self.clone(), self.get())
     }
 
@@ -340,7 +354,7 @@ impl<T: Send + 'static> CachePool<T> {
     /// # Ok(()) }
     /// ```
     #[inline]
-    pub fn try_checkout_owned(&self) -> Result<OwnedCheckout<T>, CachePoolGeneratorError> {
+    pub fn try_checkout_owned(&self) -> Result<OwnedCheckout<T, R>, CachePoolGeneratorError> {
         Ok(OwnedCheckout::new(self.clone(), self.try_get()?))
     }
 
@@ -445,16 +459,17 @@ fn generator_failed(e: CachePoolGeneratorError) -> ! {
     panic!("cachepool: {e}: {}", e.get_ref())
 }
 
-impl<T: Send + 'static> Clone for CachePool<T> {
+impl<T: Send + 'static, R> Clone for CachePool<T, R> {
     /// Another handle to the same pool.
     fn clone(&self) -> Self {
         CachePool {
             shared: Arc::clone(&self.shared),
+            reset: PhantomData,
         }
     }
 }
 
-impl<T: Send + 'static> fmt::Debug for CachePool<T> {
+impl<T: Send + 'static, R: Reset<T>> fmt::Debug for CachePool<T, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CachePool")
             .field("pool_size", &self.pool_size())

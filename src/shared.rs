@@ -5,7 +5,7 @@
 //! empty or behind the pool's generation, its lease is used up, or the thread has no list yet.
 //! `prefill`, `clear` and `trim` are in [`crate::lifecycle`].
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::{Arc, Weak};
 
@@ -16,6 +16,7 @@ use crate::error::{BoxError, CachePoolGeneratorError};
 use crate::generation::{CatchUp, Generations};
 use crate::global::{Batch, GlobalShard};
 use crate::local::LocalShard;
+use crate::reset::{NoReset, Reset};
 use crate::stats::{Counter, ShardStats, Stats};
 use crate::thread_exit::{self, FlushOnExit};
 
@@ -76,7 +77,7 @@ pub(crate) struct Shared<T: Send + 'static> {
     orphan_stats: ShardStats,
 }
 
-/// Closes the element in `slot` if the reset hook panics on it: `reset_or_close` forgets it
+/// Closes the element in `slot` if a reset hook panics on it: `reset_or_close` forgets it
 /// once the hook returned, so it is dropped only while the hook's panic unwinds.
 struct CloseOnUnwind<'a, T: Send + 'static> {
     shared: &'a Shared<T>,
@@ -223,15 +224,18 @@ impl<T: Send + 'static> Shared<T> {
         }
     }
 
-    /// Runs the reset hook, if any, on a returned element where it lies: `true` if the element
-    /// is to be kept; `false` if the hook refused it, in which case it has been moved out of
-    /// `slot` and closed. If the hook panics, the element is moved out and closed before the
-    /// panic propagates.
+    /// Runs the reset hooks on a returned element where it lies: the pool's [`Reset`] type
+    /// `R`, then the closure given to `Builder::reset`, if any (on an element `R` kept).
+    /// Returns `true` if the element is to be kept; `false` if a hook refused it, in which
+    /// case it has been moved out of `slot` and closed. If a hook panics, the element is moved
+    /// out and closed before the panic propagates.
     ///
     /// The element is never moved on the way that keeps it, and the answer comes back in a
     /// register: every copy of a large `T` on the hot path costs a reload of what was just
-    /// stored (see [`crate::word_move`]). Inlined with the hook's call (one call less per
-    /// `put`); everything after a refusal or a panic is out of line.
+    /// stored (see [`crate::word_move`]). Inlined with the hooks (`R::reset` itself, and the
+    /// closure's call); everything after a refusal or a panic is out of line. With
+    /// [`NoReset`](crate::NoReset) and no closure, all that is left is the test for the
+    /// closure.
     ///
     /// # Safety
     ///
@@ -239,19 +243,25 @@ impl<T: Send + 'static> Shared<T> {
     /// returns `false` or unwinds, the caller treats the element as moved out (never drops,
     /// reads or returns it).
     #[inline(always)]
-    pub(crate) unsafe fn reset_or_close(&self, slot: &mut T) -> bool {
-        let Some(reset) = &self.hooks.reset else {
-            return true;
-        };
+    pub(crate) unsafe fn reset_or_close<R: Reset<T>>(&self, slot: &mut T) -> bool {
         let slot: *mut T = slot;
-        // A drop guard, not `catch_unwind`: a panic of the hook needs no catching and
-        // re-raising, only the element closed on its way out. The cleanup is a landing pad
-        // and one cold call, which keeps the give-back short where it is inlined.
-        let close_on_unwind = CloseOnUnwind { shared: self, slot };
-        // SAFETY: `slot` is valid and used by nothing else (the caller); the hook's borrow
-        // ends when it returns or unwinds, before `slot` is used again.
-        let keep = reset(unsafe { &mut *slot });
-        std::mem::forget(close_on_unwind);
+        let keep = if TypeId::of::<R>() == TypeId::of::<NoReset>() {
+            // The closure is the pool's only hook: inlined, one call per give-back.
+            match &self.hooks.reset {
+                None => true,
+                // SAFETY: the caller's contract is `run_reset`'s.
+                Some(closure) => unsafe { self.run_reset(slot, |element| closure(element)) },
+            }
+        } else {
+            // A `Reset` type, inlined; a closure beside it (rare) is called out of line, so
+            // that the give-back, which is not always inlined itself, stays short.
+            // SAFETY: the caller's contract is `run_reset`'s and `closure_keeps`'s; the second
+            // runs only on an element the first kept.
+            unsafe {
+                self.run_reset(slot, R::reset)
+                    && (self.hooks.reset.is_none() || self.closure_keeps(slot))
+            }
+        };
         if !keep {
             // SAFETY: the caller's contract is `reset_refused`'s.
             unsafe { self.reset_refused(slot) };
@@ -259,7 +269,39 @@ impl<T: Send + 'static> Shared<T> {
         keep
     }
 
-    /// The reset hook refused the element in `slot`: closes it.
+    /// Runs `hook` on the element in `slot`, closing the element if the hook panics.
+    ///
+    /// # Safety
+    ///
+    /// As for [`reset_or_close`](Self::reset_or_close).
+    #[inline(always)]
+    unsafe fn run_reset(&self, slot: *mut T, hook: impl FnOnce(&mut T) -> bool) -> bool {
+        // A drop guard, not `catch_unwind`: a panic of the hook needs no catching and
+        // re-raising, only the element closed on its way out. The cleanup is a landing pad
+        // and one cold call; where the hook cannot unwind, the compiler drops it.
+        let close_on_unwind = CloseOnUnwind { shared: self, slot };
+        // SAFETY: `slot` is valid and used by nothing else (the caller); the hook's borrow
+        // ends when it returns or unwinds, before `slot` is used again.
+        let keep = hook(unsafe { &mut *slot });
+        std::mem::forget(close_on_unwind);
+        keep
+    }
+
+    /// Runs the closure given to `Builder::reset`, if any, on the element in `slot`.
+    ///
+    /// # Safety
+    ///
+    /// As for [`reset_or_close`](Self::reset_or_close).
+    #[inline(never)]
+    unsafe fn closure_keeps(&self, slot: *mut T) -> bool {
+        match &self.hooks.reset {
+            None => true,
+            // SAFETY: the caller's contract.
+            Some(closure) => unsafe { self.run_reset(slot, |element| closure(element)) },
+        }
+    }
+
+    /// A reset hook refused the element in `slot`: closes it.
     ///
     /// # Safety
     ///

@@ -5,6 +5,7 @@ use std::fmt;
 use crate::error::CachePoolGeneratorError;
 use crate::guard::Checkout;
 use crate::pool::CachePool;
+use crate::reset::{NoReset, Reset};
 
 /// Decides, when the closure run by a [`CacheWrapper`] fails, whether its element may be
 /// reused; the seed's `reuse_decider`.
@@ -108,8 +109,8 @@ impl<E: ?Sized> ReuseDecider<E> for NeverReuse {
 /// let stats = pool.stats();
 /// assert_eq!((stats.new, stats.put, stats.closed), (1, 2, 1));
 /// ```
-pub struct CacheWrapper<T: Send + 'static, D = NeverReuse> {
-    pool: CachePool<T>,
+pub struct CacheWrapper<T: Send + 'static, D = NeverReuse, R = NoReset> {
+    pool: CachePool<T, R>,
     reuse_decider: D,
 }
 
@@ -124,17 +125,17 @@ pub struct CacheWrapper<T: Send + 'static, D = NeverReuse> {
 /// let r: Result<usize, std::io::Error> = wrapper.run(|s| Ok(s.len()));
 /// assert_eq!(r.unwrap(), 0);
 /// ```
-pub fn make_wrapper<T: Send + 'static, D>(
-    pool: &CachePool<T>,
+pub fn make_wrapper<T: Send + 'static, D, R: Reset<T>>(
+    pool: &CachePool<T, R>,
     reuse_decider: D,
-) -> CacheWrapper<T, D> {
+) -> CacheWrapper<T, D, R> {
     CacheWrapper {
         pool: pool.clone(),
         reuse_decider,
     }
 }
 
-impl<T: Send + 'static> CacheWrapper<T> {
+impl<T: Send + 'static, R: Reset<T>> CacheWrapper<T, NeverReuse, R> {
     /// A wrapper whose failed elements are always closed.
     ///
     /// ```
@@ -143,12 +144,12 @@ impl<T: Send + 'static> CacheWrapper<T> {
     /// let sum: Result<u32, std::io::Error> = wrapper.run(|v| Ok(v.iter().map(|&b| u32::from(b)).sum()));
     /// assert_eq!(sum.unwrap(), 0);
     /// ```
-    pub fn new(pool: &CachePool<T>) -> Self {
+    pub fn new(pool: &CachePool<T, R>) -> Self {
         make_wrapper(pool, NeverReuse)
     }
 }
 
-impl<T: Send + 'static, D> CacheWrapper<T, D> {
+impl<T: Send + 'static, D, R: Reset<T>> CacheWrapper<T, D, R> {
     /// Checks out an element, runs `job` on it, and gives it back or closes it (see the table
     /// on [`CacheWrapper`]).
     ///
@@ -167,7 +168,7 @@ impl<T: Send + 'static, D> CacheWrapper<T, D> {
     /// });
     /// assert_eq!(len.unwrap(), 3);
     /// ```
-    pub fn run<R, E>(&self, job: impl FnOnce(&mut T) -> Result<R, E>) -> Result<R, E>
+    pub fn run<V, E>(&self, job: impl FnOnce(&mut T) -> Result<V, E>) -> Result<V, E>
     where
         D: ReuseDecider<E>,
         E: From<CachePoolGeneratorError>,
@@ -193,12 +194,12 @@ impl<T: Send + 'static, D> CacheWrapper<T, D> {
     /// let wrapper = cachepool::CacheWrapper::new(&pool);
     /// assert_eq!(wrapper.pool().pool_size(), pool.pool_size());
     /// ```
-    pub fn pool(&self) -> &CachePool<T> {
+    pub fn pool(&self) -> &CachePool<T, R> {
         &self.pool
     }
 }
 
-impl<T: Send + 'static, D: Clone> Clone for CacheWrapper<T, D> {
+impl<T: Send + 'static, D: Clone, R> Clone for CacheWrapper<T, D, R> {
     fn clone(&self) -> Self {
         CacheWrapper {
             pool: self.pool.clone(),
@@ -207,7 +208,7 @@ impl<T: Send + 'static, D: Clone> Clone for CacheWrapper<T, D> {
     }
 }
 
-impl<T: Send + 'static, D> fmt::Debug for CacheWrapper<T, D> {
+impl<T: Send + 'static, D, R: Reset<T>> fmt::Debug for CacheWrapper<T, D, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CacheWrapper")
             .field("pool", &self.pool)

@@ -5,6 +5,7 @@
 //! |---|---|
 //! | `seed` | every case of Python's `cachepool` test suite, ported |
 //! | `guards` | borrowing and owned guards, the reset hook, `Send`/`Sync` |
+//! | `reset` | reset hooks chosen by type (`Reset`), alone and beside a closure |
 //! | `wrapper` | each row of the `CacheWrapper` table |
 //! | `thread_exit` | where elements go when a thread exits or the last handle drops |
 //! | `concurrency` | 8 threads on one small pool: no element shared, exact ledger at quiet points |
@@ -22,6 +23,7 @@ mod guards;
 mod lifecycle;
 mod model;
 mod regressions;
+mod reset;
 mod seed;
 mod stats;
 mod stress;

@@ -1,0 +1,335 @@
+//! Reset hooks chosen by type (`Reset`, `Builder::reset_with`), alone and beside a closure.
+//!
+//! The ledger's reset (scratch cleared, refusals and panics on request) runs here as a `Reset`
+//! type, so every path of a type's hook is checked against the same bookkeeping as the
+//! closure's in `guards`.
+
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, VecDeque};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use cachepool::{
+    CachePool, CacheWrapper, Checkout, Clear, NoReset, OwnedCheckout, Reset, make_wrapper,
+};
+
+use crate::common::{Ledger, Site, Tracked, expect_injected, silence_injected_panics, state};
+
+/// The ledger's reset hook as a `Reset` type: each element carries its ledger.
+struct LedgerReset;
+
+impl Reset<Tracked> for LedgerReset {
+    fn reset(element: &mut Tracked) -> bool {
+        let ledger = Arc::clone(element.ledger());
+        ledger.reset(element)
+    }
+}
+
+type TypedPool = CachePool<Tracked, LedgerReset>;
+
+/// A pool of [`Tracked`] whose only reset hook is [`LedgerReset`].
+fn typed_pool(ledger: &Arc<Ledger>) -> TypedPool {
+    let (g, c) = (Arc::clone(ledger), Arc::clone(ledger));
+    CachePool::try_builder(move || g.generate())
+        .close_callback(move |e| c.close(e))
+        .reset_with::<LedgerReset>()
+        .pool_size(8)
+        .thread_capacity(4)
+        .build()
+}
+
+fn take(pool: &TypedPool, ledger: &Ledger) -> Tracked {
+    let e = pool.get();
+    ledger.take(&e);
+    e
+}
+
+#[test]
+fn a_reset_type_runs_on_put_and_on_both_guards() {
+    let ledger = Ledger::new();
+    let pool = typed_pool(&ledger);
+    let mut e = take(&pool, &ledger);
+    let id = e.id();
+    e.scratch = 1;
+    ledger.give(&e);
+    pool.put(e);
+
+    let mut g: Checkout<'_, Tracked, LedgerReset> = pool.checkout();
+    ledger.take(&g); // would report a violation had the scratch not been cleared
+    assert_eq!(g.id(), id);
+    g.scratch = 2;
+    ledger.give(&g);
+    drop(g);
+
+    let mut g: OwnedCheckout<Tracked, LedgerReset> = pool.checkout_owned();
+    ledger.take(&g);
+    assert_eq!((g.id(), g.scratch), (id, 0));
+    g.scratch = 3;
+    ledger.give(&g);
+    std::thread::spawn(move || drop(g)).join().unwrap();
+
+    let stats = pool.stats();
+    assert_eq!((stats.new, stats.put, stats.closed), (1, 3, 0));
+    drop(pool);
+    let counts = ledger.assert_all_accounted_for();
+    assert_eq!((counts.created, counts.closed), (1, 1));
+}
+
+#[test]
+fn an_element_a_reset_type_refuses_is_closed() {
+    let ledger = Ledger::new();
+    let pool = typed_pool(&ledger);
+    let mut e = take(&pool, &ledger);
+    e.refuse = true;
+    let id = e.id();
+    ledger.give(&e);
+    pool.put(e);
+    assert_eq!(ledger.state_of(id), state::CLOSED);
+
+    let mut g = pool.checkout();
+    ledger.take(&g);
+    assert_ne!(g.id(), id, "a refused element is never handed out again");
+    g.refuse = true;
+    let id = g.id();
+    ledger.give(&g);
+    drop(g);
+    assert_eq!(ledger.state_of(id), state::CLOSED);
+
+    let stats = pool.stats();
+    assert_eq!(
+        (stats.new, stats.put, stats.closed, stats.idle),
+        (2, 0, 2, 0)
+    );
+    drop(pool);
+    ledger.assert_all_accounted_for();
+}
+
+#[test]
+fn a_reset_type_that_panics_gets_its_element_closed_and_the_panic_propagates() {
+    let _quiet = silence_injected_panics();
+    let ledger = Ledger::new();
+    let pool = typed_pool(&ledger);
+    let mut e = take(&pool, &ledger);
+    e.panic_in_reset = true;
+    let id = e.id();
+    ledger.give(&e);
+    let panic = catch_unwind(AssertUnwindSafe(|| pool.put(e))).unwrap_err();
+    assert_eq!(expect_injected(panic), Site::Reset);
+    assert_eq!(ledger.state_of(id), state::CLOSED);
+
+    let mut g = pool.checkout();
+    ledger.take(&g);
+    g.panic_in_reset = true;
+    let id = g.id();
+    ledger.give(&g);
+    let panic = catch_unwind(AssertUnwindSafe(|| drop(g))).unwrap_err();
+    assert_eq!(expect_injected(panic), Site::Reset);
+    assert_eq!(ledger.state_of(id), state::CLOSED);
+
+    let stats = pool.stats();
+    assert_eq!((stats.put, stats.closed, stats.idle), (0, 2, 0));
+    // The pool still works after both panics.
+    let e = take(&pool, &ledger);
+    ledger.give(&e);
+    pool.put(e);
+    assert_eq!(pool.stats().idle, 1);
+    drop(pool);
+    ledger.assert_all_accounted_for();
+}
+
+/// Counts the closure's calls beside [`LedgerReset`].
+fn typed_pool_with_closure(ledger: &Arc<Ledger>, calls: &Arc<AtomicUsize>) -> TypedPool {
+    let (g, c, n) = (Arc::clone(ledger), Arc::clone(ledger), Arc::clone(calls));
+    CachePool::try_builder(move || g.generate())
+        .close_callback(move |e| c.close(e))
+        .reset_with::<LedgerReset>()
+        .reset(move |e: &mut Tracked| {
+            n.fetch_add(1, Ordering::Relaxed);
+            // Runs second: the type's hook has cleared the scratch already.
+            assert_eq!(e.scratch, 0, "the closure ran before the reset type");
+            e.id().is_multiple_of(2) // refuses odd ids
+        })
+        .pool_size(8)
+        .build()
+}
+
+#[test]
+fn a_closure_beside_a_reset_type_runs_after_it_on_what_it_keeps() {
+    let ledger = Ledger::new();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let pool = typed_pool_with_closure(&ledger, &calls);
+    let mut held: Vec<Tracked> = (0..4).map(|_| take(&pool, &ledger)).collect();
+    held[0].scratch = 9;
+    held[1].refuse = true; // refused by the type: the closure never sees it
+    for e in held {
+        ledger.give(&e);
+        pool.put(e);
+    }
+    assert_eq!(calls.load(Ordering::Relaxed), 3);
+    for id in 0..4usize {
+        let expected = if id.is_multiple_of(2) {
+            state::IN_POOL
+        } else {
+            state::CLOSED
+        };
+        assert_eq!(ledger.state_of(id), expected, "element {id}");
+    }
+    let stats = pool.stats();
+    assert_eq!((stats.put, stats.closed, stats.idle), (2, 2, 2));
+    drop(pool);
+    ledger.assert_all_accounted_for();
+}
+
+#[test]
+fn a_closure_that_panics_beside_a_reset_type_gets_its_element_closed() {
+    let _quiet = silence_injected_panics();
+    let ledger = Ledger::new();
+    let (g, c) = (Arc::clone(&ledger), Arc::clone(&ledger));
+    let pool: TypedPool = CachePool::try_builder(move || g.generate())
+        .close_callback(move |e| c.close(e))
+        .reset_with::<LedgerReset>()
+        .reset(|e: &mut Tracked| {
+            if e.invalid {
+                crate::common::inject(Site::Reset);
+            }
+            true
+        })
+        .build();
+    let mut guard = pool.checkout();
+    ledger.take(&guard);
+    guard.invalid = true; // no validator here: the flag tells the closure to panic
+    let id = guard.id();
+    ledger.give(&guard);
+    let panic = catch_unwind(AssertUnwindSafe(|| drop(guard))).unwrap_err();
+    assert_eq!(expect_injected(panic), Site::Reset);
+    assert_eq!(ledger.state_of(id), state::CLOSED);
+    assert_eq!(pool.stats().closed, 1);
+    drop(pool);
+    ledger.assert_all_accounted_for();
+}
+
+/// Fills a collection, gives it back through a `Clear` pool, and checks it comes back empty
+/// with its capacity.
+fn cleared_on_return<C>(make: fn() -> C, fill: fn(&mut C), len: fn(&C) -> usize)
+where
+    C: Send + 'static,
+    Clear: Reset<C>,
+{
+    let pool: CachePool<C, Clear> = CachePool::builder(make).reset_with::<Clear>().build();
+    let mut element = pool.checkout();
+    fill(&mut element);
+    assert!(len(&element) > 0);
+    drop(element);
+    let element = pool.get();
+    assert_eq!(len(&element), 0);
+    assert_eq!(pool.stats().new, 1, "the same element came back, emptied");
+}
+
+#[test]
+fn clear_empties_the_std_collections_and_keeps_their_capacity() {
+    let pool: CachePool<Vec<u64>, Clear> = CachePool::builder(|| Vec::with_capacity(100))
+        .reset_with::<Clear>()
+        .build();
+    pool.checkout().extend(0..100);
+    let v = pool.checkout();
+    assert!(v.is_empty() && v.capacity() >= 100);
+    drop(v);
+
+    cleared_on_return(String::new, |s| s.push_str("text"), String::len);
+    cleared_on_return(VecDeque::<u8>::new, |d| d.push_back(1), VecDeque::len);
+    cleared_on_return(
+        HashMap::<u8, u8>::new,
+        |m| {
+            m.insert(1, 2);
+        },
+        HashMap::len,
+    );
+    cleared_on_return(
+        HashSet::<u8>::new,
+        |s| {
+            s.insert(1);
+        },
+        HashSet::len,
+    );
+    cleared_on_return(
+        BTreeMap::<u8, u8>::new,
+        |m| {
+            m.insert(1, 2);
+        },
+        BTreeMap::len,
+    );
+    cleared_on_return(
+        BTreeSet::<u8>::new,
+        |s| {
+            s.insert(1);
+        },
+        BTreeSet::len,
+    );
+    cleared_on_return(BinaryHeap::<u8>::new, |h| h.push(1), BinaryHeap::len);
+}
+
+#[test]
+fn the_default_reset_type_keeps_elements_as_they_come_back() {
+    let pool: CachePool<String, NoReset> = CachePool::new(String::new);
+    pool.put(String::from("kept as is"));
+    assert_eq!(pool.get(), "kept as is");
+}
+
+/// The error of the wrapper's jobs below.
+#[derive(Debug)]
+struct JobFailed;
+
+impl From<cachepool::CachePoolGeneratorError> for JobFailed {
+    fn from(_: cachepool::CachePoolGeneratorError) -> Self {
+        JobFailed
+    }
+}
+
+#[test]
+fn a_wrapper_runs_on_a_pool_with_a_reset_type() {
+    let pool: CachePool<String, Clear> = CachePool::builder(String::new)
+        .reset_with::<Clear>()
+        .build();
+    let wrapper: CacheWrapper<String, _, Clear> = make_wrapper(&pool, |_: &JobFailed| true);
+    let len = wrapper.run(|s| {
+        s.push_str("abc");
+        Ok::<_, JobFailed>(s.len())
+    });
+    assert_eq!(len.unwrap(), 3);
+    // Given back through the pool's reset type: emptied.
+    let closes = CacheWrapper::new(&pool);
+    let r: Result<(), JobFailed> = closes.run(|s| {
+        assert!(s.is_empty());
+        Err(JobFailed)
+    });
+    assert!(r.is_err());
+    let stats = pool.stats();
+    assert_eq!((stats.new, stats.put, stats.closed), (1, 1, 1));
+}
+
+/// A `Reset` type that is neither `Send` nor `Sync`: the pool only names it.
+struct ThreadBound(#[allow(dead_code)] std::rc::Rc<()>);
+
+impl Reset<String> for ThreadBound {
+    fn reset(s: &mut String) -> bool {
+        s.clear();
+        true
+    }
+}
+
+#[test]
+fn a_pool_and_its_guards_are_send_and_sync_whatever_the_reset_type() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<CachePool<String, Clear>>();
+    assert_send_sync::<Checkout<'static, String, Clear>>();
+    assert_send_sync::<OwnedCheckout<String, Clear>>();
+    assert_send_sync::<CachePool<String, ThreadBound>>();
+    assert_send_sync::<OwnedCheckout<String, ThreadBound>>();
+    assert_send_sync::<CacheWrapper<String, cachepool::NeverReuse, ThreadBound>>();
+    let pool: CachePool<String, ThreadBound> = CachePool::builder(String::new)
+        .reset_with::<ThreadBound>()
+        .build();
+    let guard = pool.checkout_owned();
+    std::thread::spawn(move || drop(guard)).join().unwrap();
+    assert_eq!(pool.stats().put, 1);
+}
