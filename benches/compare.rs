@@ -54,6 +54,7 @@ fn for_each_subject<E: Element, W: Workload>(
     bench::<E, ShardedSlab<E>, W>(workload, group);
     bench::<E, ArrayQueuePool<E>, W>(workload, group);
     bench::<E, CpBorrow<E>, W>(workload, group);
+    bench::<E, CpClosure<E>, W>(workload, group);
     bench::<E, CpOwned<E>, W>(workload, group);
     bench::<E, CpRaw<E>, W>(workload, group);
 }

@@ -197,6 +197,7 @@ const SUBJECTS: &[&str] = &[
     "sharded_slab",
     "crossbeam_arrayqueue",
     "cachepool_borrow",
+    "cachepool_closure",
     "cachepool_owned",
     "cachepool_raw",
 ];
@@ -967,7 +968,8 @@ fn report(args: &[String]) -> Result<()> {
          | opool | `opool` 0.2: `Pool::get()`, 1024 slots (reset runs on checkout) |\n\
          | sharded_slab | `sharded_slab::Pool`: `create()`, then `clear(key)` to give back (`Clear` resets) |\n\
          | crossbeam_arrayqueue | a `crossbeam_queue::ArrayQueue` of 1024 slots: pop or create, push or drop |\n\
-         | cachepool_borrow | `pool.checkout()`: guard borrowing the pool |\n\
+         | cachepool_borrow | `pool.checkout()`: guard borrowing the pool; the reset is a `Reset` type (`reset_with`), as for `cachepool_owned` and `cachepool_raw` |\n\
+         | cachepool_closure | the same, with the reset given as a closure (`Builder::reset`) instead of a `Reset` type |\n\
          | cachepool_owned | `pool.checkout_owned()`: guard holding a clone of the pool's `Arc` |\n\
          | cachepool_raw | `pool.get()` / `pool.put(x)` |\n\n",
     );
