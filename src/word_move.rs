@@ -15,7 +15,9 @@
 //! So the list and the guards move mid-sized elements as a fixed sequence of aligned 8-byte
 //! words, every load matching one earlier store. Volatile accesses keep the compiler from
 //! merging them back into one `memcpy`; they are used on ordinary memory, which is allowed
-//! (they only may not be elided, split or merged). The words are read as `MaybeUninit<u64>`,
+//! (they only may not be elided, split or merged). [`read`] stores the words it loads into a
+//! local with plain stores, which the compiler turns into registers: a volatile store there
+//! would write the element to the stack only to load it straight back. The words are read as `MaybeUninit<u64>`,
 //! which has no validity requirement (padding may be uninitialised) and, being a union,
 //! carries pointer provenance along with the bytes, so a moved `Box` or `Vec` stays valid.
 //!
@@ -66,10 +68,22 @@ pub(crate) unsafe fn copy<T>(src: *const T, dst: *mut T) {
 /// `T`, which the caller treats as moved out afterwards.
 #[inline(always)]
 pub(crate) unsafe fn read<T>(src: *const T) -> T {
+    if !by_words::<T>() {
+        // SAFETY: the caller's contract is `ptr::read`'s.
+        return unsafe { std::ptr::read(src) };
+    }
+    // Volatile loads, so that each matches one earlier store; plain stores into the local, so
+    // that the compiler can keep the element in registers rather than write it to the stack
+    // and read it straight back.
     let mut element = MaybeUninit::<T>::uninit();
-    // SAFETY: `src` is valid (the caller) and `element` is a fresh local, so they do not
-    // overlap.
-    unsafe { copy(src, element.as_mut_ptr()) };
+    let src = src.cast::<MaybeUninit<u64>>();
+    let dst = element.as_mut_ptr().cast::<MaybeUninit<u64>>();
+    for i in 0..size_of::<T>() / 8 {
+        // SAFETY: word `i` lies inside `*src` and inside `element` (the size is a whole number
+        // of words), is aligned to 8 in both, and `src` is valid for reads (the caller);
+        // `element` is a fresh local, so the two do not overlap.
+        unsafe { dst.add(i).write(src.add(i).read_volatile()) };
+    }
     // SAFETY: every byte of `*src`, an initialised `T`, was copied into `element`.
     unsafe { element.assume_init() }
 }
