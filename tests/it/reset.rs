@@ -333,3 +333,77 @@ fn a_pool_and_its_guards_are_send_and_sync_whatever_the_reset_type() {
     std::thread::spawn(move || drop(guard)).join().unwrap();
     assert_eq!(pool.stats().put, 1);
 }
+
+/// What one thread does to a shared pool with a `Reset` type in
+/// [`threads_sharing_a_pool_with_a_reset_type_lose_nothing`].
+fn hammer_typed(pool: &TypedPool, ledger: &Ledger, seed: u64, rounds: usize) {
+    let mut rng = crate::common::Rng::new(seed);
+    for _ in 0..rounds {
+        match rng.below(4) {
+            // put, sometimes refused by the type's hook
+            0 => {
+                let mut e = take(pool, ledger);
+                e.scratch = 1;
+                e.refuse = rng.chance(100);
+                ledger.give(&e);
+                pool.put(e);
+            }
+            // borrowing guard, sometimes panicking in the type's hook
+            1 => {
+                let mut g = pool.checkout();
+                ledger.take(&g);
+                g.scratch = 1;
+                g.panic_in_reset = rng.chance(50);
+                ledger.give(&g);
+                if let Err(panic) = catch_unwind(AssertUnwindSafe(|| drop(g))) {
+                    assert_eq!(expect_injected(panic), Site::Reset);
+                }
+            }
+            // owned guard, given back on another thread
+            2 => {
+                let mut g = pool.checkout_owned();
+                ledger.take(&g);
+                g.scratch = 1;
+                ledger.give(&g);
+                std::thread::spawn(move || drop(g)).join().unwrap();
+            }
+            // a burst past the thread's list: spills to the global shard, then closes
+            _ => {
+                let held: Vec<Tracked> = (0..6).map(|_| take(pool, ledger)).collect();
+                for e in held {
+                    ledger.give(&e);
+                    pool.put(e);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn threads_sharing_a_pool_with_a_reset_type_lose_nothing() {
+    let _quiet = silence_injected_panics();
+    let ledger = Ledger::new();
+    let pool = typed_pool(&ledger);
+    let rounds = crate::common::scale(2_000, 20);
+    let seed = crate::common::seed();
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..4)
+            .map(|t| {
+                let (pool, ledger) = (&pool, &ledger);
+                s.spawn(move || hammer_typed(pool, ledger, seed ^ t, rounds))
+            })
+            .collect();
+        // Joined one by one: the scope's own join does not wait for the threads' exit
+        // hooks, which move their cached elements (see `common::hammer`).
+        for worker in workers {
+            worker.join().unwrap();
+        }
+    });
+    let stats = pool.stats();
+    if let Err(e) = ledger.check_quiet(&stats, pool.pool_size()) {
+        panic!("seed {seed}: {e}");
+    }
+    assert!(stats.closed > 0 && stats.put > 0, "{stats}");
+    drop(pool);
+    ledger.assert_all_accounted_for();
+}
