@@ -237,34 +237,14 @@ fn clear_empties_the_std_collections_and_keeps_their_capacity() {
 
     cleared_on_return(String::new, |s| s.push_str("text"), String::len);
     cleared_on_return(VecDeque::<u8>::new, |d| d.push_back(1), VecDeque::len);
-    cleared_on_return(
-        HashMap::<u8, u8>::new,
-        |m| {
-            m.insert(1, 2);
-        },
-        HashMap::len,
-    );
-    cleared_on_return(
-        HashSet::<u8>::new,
-        |s| {
-            s.insert(1);
-        },
-        HashSet::len,
-    );
+    cleared_on_return(HashMap::<u8, u8>::new, |m| m.extend([(1, 2)]), HashMap::len);
+    cleared_on_return(HashSet::<u8>::new, |s| s.extend([1]), HashSet::len);
     cleared_on_return(
         BTreeMap::<u8, u8>::new,
-        |m| {
-            m.insert(1, 2);
-        },
+        |m| m.extend([(1, 2)]),
         BTreeMap::len,
     );
-    cleared_on_return(
-        BTreeSet::<u8>::new,
-        |s| {
-            s.insert(1);
-        },
-        BTreeSet::len,
-    );
+    cleared_on_return(BTreeSet::<u8>::new, |s| s.extend([1]), BTreeSet::len);
     cleared_on_return(BinaryHeap::<u8>::new, |h| h.push(1), BinaryHeap::len);
 }
 
