@@ -47,8 +47,11 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, VecDequ
 /// assert_eq!((pool.stats().closed, pool.stats().idle), (1, 0));
 /// ```
 ///
-/// A closure given to [`Builder::reset`](crate::Builder::reset) as well runs after
-/// `R::reset`, on the elements it keeps.
+/// A closure given to [`Builder::reset`](crate::Builder::reset) as well runs after the type's
+/// `reset`, on the elements it keeps.
+///
+/// `reset` takes no `self`: the pool only names the type, never makes a value of it, so a
+/// `Reset` type holds no state (a hook that needs run-time values is a closure).
 ///
 /// # Panics
 ///
