@@ -111,11 +111,11 @@ impl<T> LocalShard<T> {
         // dropped).
         let list = unsafe { &mut *self.list.get() };
         let len = list.items.len();
-        if len >= list.lease || list.generation != generation {
+        // A full buffer goes down the slow path too, which grows it (`Vec::push`): a call to
+        // grow it here would make every inlined give-back longer, for what happens only while
+        // a list first reaches its size.
+        if len >= list.lease || len == list.items.capacity() || list.generation != generation {
             return false;
-        }
-        if len == list.items.capacity() {
-            grow(&mut list.items);
         }
         // SAFETY: there is room at index `len`, which is spare capacity until `set_len`
         // makes the copied element part of the vector; `src` is valid and, being the
@@ -144,13 +144,6 @@ impl<T> LocalShard<T> {
     pub(crate) fn list_mut(&mut self) -> &mut LocalList<T> {
         self.list.get_mut()
     }
-}
-
-/// Makes room for one more element (out of line: lists reach their size once and stay).
-#[cold]
-#[inline(never)]
-fn grow<T>(items: &mut Vec<T>) {
-    items.reserve(1);
 }
 
 #[cfg(test)]
