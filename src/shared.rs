@@ -232,10 +232,10 @@ impl<T: Send + 'static> Shared<T> {
     ///
     /// The element is never moved on the way that keeps it, and the answer comes back in a
     /// register: every copy of a large `T` on the hot path costs a reload of what was just
-    /// stored (see [`crate::word_move`]). Inlined with the hooks (`R::reset` itself, and the
-    /// closure's call); everything after a refusal or a panic is out of line. With
-    /// [`NoReset`](crate::NoReset) and no closure, all that is left is the test for the
-    /// closure.
+    /// stored (see [`crate::word_move`]). Inlined with `R::reset`, and with the closure's call
+    /// when `R` is [`NoReset`](crate::NoReset) (beside another `Reset` type the closure is
+    /// called out of line); everything after a refusal or a panic is out of line. With
+    /// `NoReset` and no closure, all that is left is the test for the closure.
     ///
     /// # Safety
     ///
@@ -247,19 +247,16 @@ impl<T: Send + 'static> Shared<T> {
         let slot: *mut T = slot;
         let keep = if TypeId::of::<R>() == TypeId::of::<NoReset>() {
             // The closure is the pool's only hook: inlined, one call per give-back.
-            match &self.hooks.reset {
-                None => true,
-                // SAFETY: the caller's contract is `run_reset`'s.
-                Some(closure) => unsafe { self.run_reset(slot, |element| closure(element)) },
-            }
+            // SAFETY: the caller's contract is `closure_keeps`'s.
+            unsafe { self.closure_keeps(slot) }
         } else {
             // A `Reset` type, inlined; a closure beside it (rare) is called out of line, so
             // that the give-back, which is not always inlined itself, stays short.
-            // SAFETY: the caller's contract is `run_reset`'s and `closure_keeps`'s; the second
-            // runs only on an element the first kept.
+            // SAFETY: the caller's contract is `run_reset`'s and `closure_keeps_out_of_line`'s;
+            // the second runs only on an element the first kept.
             unsafe {
                 self.run_reset(slot, R::reset)
-                    && (self.hooks.reset.is_none() || self.closure_keeps(slot))
+                    && (self.hooks.reset.is_none() || self.closure_keeps_out_of_line(slot))
             }
         };
         if !keep {
@@ -292,13 +289,24 @@ impl<T: Send + 'static> Shared<T> {
     /// # Safety
     ///
     /// As for [`reset_or_close`](Self::reset_or_close).
-    #[inline(never)]
+    #[inline(always)]
     unsafe fn closure_keeps(&self, slot: *mut T) -> bool {
         match &self.hooks.reset {
             None => true,
             // SAFETY: the caller's contract.
             Some(closure) => unsafe { self.run_reset(slot, |element| closure(element)) },
         }
+    }
+
+    /// [`closure_keeps`](Self::closure_keeps) as a call, for pools with a `Reset` type.
+    ///
+    /// # Safety
+    ///
+    /// As for [`reset_or_close`](Self::reset_or_close).
+    #[inline(never)]
+    unsafe fn closure_keeps_out_of_line(&self, slot: *mut T) -> bool {
+        // SAFETY: the caller's contract.
+        unsafe { self.closure_keeps(slot) }
     }
 
     /// A reset hook refused the element in `slot`: closes it.
