@@ -8,7 +8,6 @@ use std::ptr;
 
 use crate::pool::CachePool;
 use crate::reset::{NoReset, Reset};
-use crate::shared::Shared;
 
 /// Implements the behaviour both guards share; they differ only in how they hold the pool.
 macro_rules! guard_impls {
@@ -64,25 +63,14 @@ macro_rules! guard_impls {
             /// caught in the middle of an update is never handed to the next user.
             ///
             /// Always inlined into the guard's drop glue, so that the glue is the whole
-            /// give-back: the element goes from the guard into the list without a stop.
+            /// give-back: the element goes from the guard into the list without a stop, and
+            /// the glue is small enough to be inlined where the guard drops (see
+            /// `CachePool::give_back_guarded`).
             #[inline(always)]
             fn drop(&mut self) {
-                if std::thread::panicking() {
-                    // SAFETY: the element is initialised (the guard's invariant) and `drop`
-                    // runs once; the guard is not used after it.
-                    unsafe { close_while_unwinding(&self.pool.shared, &mut self.element) };
-                    return;
-                }
-                // The reset hooks run on the element where it lies, and the element goes
-                // from the guard into the list in one copy (see `word_move` for why).
-                // SAFETY: the element is initialised and `drop` runs once: the element is
-                // refused or kept once, and the guard never touches it again (`ManuallyDrop`
-                // is not dropped).
-                unsafe {
-                    if self.pool.shared.reset_or_close::<R>(&mut self.element) {
-                        self.pool.keep_from(&mut self.element);
-                    }
-                }
+                // SAFETY: the element is initialised (the guard's invariant) and `drop` runs
+                // once; the guard never touches it again (`ManuallyDrop` is not dropped).
+                unsafe { self.pool.give_back_guarded(&mut self.element) };
             }
         }
 
@@ -92,23 +80,6 @@ macro_rules! guard_impls {
             }
         }
     };
-}
-
-/// Closes a guard's element as the thread unwinds (out of line: it is the cold branch of
-/// every guard's inlined `drop`).
-///
-/// # Safety
-///
-/// `element` is initialised; the caller treats it as moved out afterwards.
-#[cold]
-#[inline(never)]
-unsafe fn close_while_unwinding<T: Send + 'static>(
-    shared: &Shared<T>,
-    element: &mut ManuallyDrop<T>,
-) {
-    // SAFETY: the caller's contract.
-    let element = unsafe { ManuallyDrop::take(element) };
-    shared.close_unwinding(element);
 }
 
 /// An element checked out of a pool, given back when dropped; borrows the pool.

@@ -11,6 +11,13 @@ pub(crate) struct LocalList<T> {
     pub(crate) items: Vec<T>,
     /// Units of the pool's budget this thread holds. Invariant: `items.len() <= lease`.
     pub(crate) lease: usize,
+    /// How long the hot path may grow `items` without a check of its own:
+    /// `min(lease, items.capacity())`, kept so by [`LocalShard::with_list`] (0 while its
+    /// closure runs). One comparison on the hot path covers both the budget and the buffer.
+    ///
+    /// Invariant (relied on by [`LocalShard::push_from`]): `push_limit <= items.capacity()`
+    /// and `push_limit <= lease`.
+    push_limit: usize,
     /// Whether this thread's exit hook knows about this list (see [`crate::thread_exit`]).
     /// Cleared when the list is flushed at thread exit, so that a later thread reusing this
     /// slot registers again before it caches anything here.
@@ -59,6 +66,7 @@ impl<T> LocalShard<T> {
             list: UnsafeCell::new(LocalList {
                 items: Vec::new(),
                 lease: 0,
+                push_limit: 0,
                 registered: false,
                 generation: 0,
                 low_water: 0,
@@ -111,15 +119,14 @@ impl<T> LocalShard<T> {
         // dropped).
         let list = unsafe { &mut *self.list.get() };
         let len = list.items.len();
-        // A full buffer goes down the slow path too, which grows it (`Vec::push`): a call to
-        // grow it here would make every inlined give-back longer, for what happens only while
-        // a list first reaches its size.
-        if len >= list.lease || len == list.items.capacity() || list.generation != generation {
+        // A full lease or a full buffer: the slow path leases more, or grows the buffer.
+        if len >= list.push_limit || list.generation != generation {
             return false;
         }
-        // SAFETY: there is room at index `len`, which is spare capacity until `set_len`
-        // makes the copied element part of the vector; `src` is valid and, being the
-        // caller's, not inside the list.
+        debug_assert!(len < list.items.capacity() && len < list.lease);
+        // SAFETY: `len < push_limit <= capacity` (the field's invariant), so there is room at
+        // index `len`, which is spare capacity until `set_len` makes the copied element part
+        // of the vector; `src` is valid and, being the caller's, not inside the list.
         unsafe {
             word_move::copy(src, list.items.as_mut_ptr().add(len));
             list.items.set_len(len + 1);
@@ -127,7 +134,8 @@ impl<T> LocalShard<T> {
         true
     }
 
-    /// Runs `f` on the list.
+    /// Runs `f` on the list, and then brings the hot path's `push_limit` up to date with
+    /// what `f` did to the lease and the buffer.
     ///
     /// # Safety
     ///
@@ -137,7 +145,13 @@ impl<T> LocalShard<T> {
     pub(crate) unsafe fn with_list<R>(&self, f: impl FnOnce(&mut LocalList<T>) -> R) -> R {
         // SAFETY: the caller owns the shard and `f` cannot re-enter the pool, so this is the
         // only reference into the list while it lives.
-        f(unsafe { &mut *self.list.get() })
+        let list = unsafe { &mut *self.list.get() };
+        // 0 until `f` is done: should `f` unwind, the hot path stays off the list until the
+        // next call here sets the limit again.
+        list.push_limit = 0;
+        let result = f(list);
+        list.push_limit = list.lease.min(list.items.capacity());
+        result
     }
 
     /// The list, through exclusive access.

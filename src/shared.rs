@@ -272,7 +272,7 @@ impl<T: Send + 'static> Shared<T> {
     ///
     /// As for [`reset_or_close`](Self::reset_or_close).
     #[inline(always)]
-    unsafe fn run_reset(&self, slot: *mut T, hook: impl FnOnce(&mut T) -> bool) -> bool {
+    pub(crate) unsafe fn run_reset(&self, slot: *mut T, hook: impl FnOnce(&mut T) -> bool) -> bool {
         // A drop guard, not `catch_unwind`: a panic of the hook needs no catching and
         // re-raising, only the element closed on its way out. The cleanup is a landing pad
         // and one cold call; where the hook cannot unwind, the compiler drops it.
