@@ -162,7 +162,63 @@ impl<T> LocalShard<T> {
 
 #[cfg(test)]
 mod tests {
-    use super::LocalShard;
+    use std::mem::ManuallyDrop;
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+
+    use super::{LocalList, LocalShard};
+
+    /// Pushes `value` through the hot path; returns whether the list took it (if not, the
+    /// value is dropped here).
+    fn push(shard: &LocalShard<String>, value: &str) -> bool {
+        let mut value = ManuallyDrop::new(String::from(value));
+        // SAFETY: this thread made the shard and is its only user; `value` is a live local
+        // that nothing else uses, at generation 0, the shard's own.
+        let kept = unsafe { shard.push_from(&*value, 0) };
+        if !kept {
+            // SAFETY: the list did not take it, so it is still ours, dropped once.
+            unsafe { ManuallyDrop::drop(&mut value) };
+        }
+        kept
+    }
+
+    /// `with_list` for the test's own shard.
+    fn on_list<R>(shard: &LocalShard<String>, f: impl FnOnce(&mut LocalList<String>) -> R) -> R {
+        // SAFETY: this thread made the shard and is its only user; the test's closures run no
+        // pool code.
+        unsafe { shard.with_list(f) }
+    }
+
+    /// The hot path's one limit stands for both the lease and the buffer's capacity, and is
+    /// closed while a slow-path change is in progress or after one unwound.
+    #[test]
+    fn push_limit_is_the_lesser_of_lease_and_capacity() {
+        let shard = LocalShard::<String>::new();
+        assert!(!push(&shard, "no lease yet"));
+
+        on_list(&shard, |list| {
+            (list.lease, list.items) = (4, Vec::with_capacity(2))
+        });
+        assert!(push(&shard, "kept") && push(&shard, "kept"));
+        let refused = push(&shard, "over the capacity");
+        assert!(!refused, "the buffer bounds the hot path");
+
+        on_list(&shard, |list| list.items.reserve(16));
+        assert!(push(&shard, "kept") && push(&shard, "kept"));
+        assert!(!push(&shard, "over the lease"), "the lease bounds it too");
+
+        let unwound = catch_unwind(AssertUnwindSafe(|| {
+            on_list(&shard, |list| {
+                list.items.pop();
+                panic!("a slow-path change that unwinds");
+            })
+        }));
+        assert!(unwound.is_err());
+        let refused = push(&shard, "after an unwind");
+        assert!(!refused, "the hot path waits for the next change");
+        on_list(&shard, |_| {});
+        assert!(push(&shard, "room again"));
+        assert_eq!(on_list(&shard, |list| list.items.len()), 4);
+    }
 
     /// The per-thread overhead stated in docs/design.md: one shard per thread per pool.
     #[test]
