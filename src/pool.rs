@@ -272,8 +272,11 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
     pub(crate) unsafe fn give_back_guarded(&self, slot: &mut ManuallyDrop<T>) {
         let shared = &*self.shared;
         let rest = 'hot: {
-            if std::thread::panicking() || shared.hooks.reset.is_some() {
-                break 'hot GuardRest::Everything;
+            if std::thread::panicking() {
+                break 'hot GuardRest::Unwinding;
+            }
+            if shared.hooks.reset.is_some() {
+                break 'hot GuardRest::Hooked;
             }
             // SAFETY: `slot` holds the element and nothing else uses it (the caller).
             if !unsafe { shared.run_reset(&mut **slot, R::reset) } {
@@ -303,7 +306,7 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
     #[inline(never)]
     unsafe fn give_back_rest(&self, slot: &mut ManuallyDrop<T>, rest: GuardRest) {
         match rest {
-            GuardRest::Everything if std::thread::panicking() => {
+            GuardRest::Unwinding => {
                 // An element caught in the middle of an update is never handed to the next
                 // user.
                 // SAFETY: `slot` holds the element (the caller), taken out once here.
@@ -311,7 +314,7 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
                 self.shared.close_unwinding(element);
             }
             // SAFETY: as in `put`: the element is refused or kept, once.
-            GuardRest::Everything => unsafe {
+            GuardRest::Hooked => unsafe {
                 if self.shared.reset_or_close::<R>(slot) {
                     self.keep_from(slot);
                 }
@@ -525,8 +528,11 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
 /// What is left of a guard's give-back when it leaves the inlined path.
 #[derive(Clone, Copy)]
 enum GuardRest {
-    /// All of it: the thread is panicking, or the pool has a closure hook.
-    Everything,
+    /// The thread is panicking: close the element.
+    Unwinding,
+    /// The pool has a closure hook, which is called out of line: the rest of the give-back,
+    /// from the reset hooks on.
+    Hooked,
     /// The `Reset` type refused the element: close it.
     Refused,
     /// The `Reset` type kept the element, and the thread's list could not take it.
