@@ -334,6 +334,17 @@ fn summarise(runs: &[Vec<Measure>]) -> Summary {
         .collect()
 }
 
+/// The subject of `group` whose time changed most between runs, with its spread (none with a
+/// single run).
+fn widest_swing(summary: &Summary, group: &str) -> Option<(String, Spread)> {
+    summary
+        .get(group)?
+        .values()
+        .filter(|row| row.runs > 1)
+        .max_by(|a, b| (a.ns.max / a.ns.min).total_cmp(&(b.ns.max / b.ns.min)))
+        .map(|row| (row.subject.clone(), row.ns))
+}
+
 /// A target of the issue, checked against the summary.
 struct Target {
     groups: &'static [&'static str],
@@ -1009,11 +1020,21 @@ fn report(args: &[String]) -> Result<()> {
          - **`cross_thread`**: the floor's and `no_pool`'s producers allocate every element \
          (their free lists fill only on the consumer's side), so they measure the allocator's \
          cross-thread path, not a pool. The channel is a polled `ArrayQueue`, the same for all \
-         subjects. On the 2-core virtual machine these pages come from, several subjects' \
-         times here changed by 2x to 6x from one run to the next, more than the subjects \
-         differ: read the spread, and compare subjects within one run (each run's medians are \
-         kept in `target/bench-runs/`).\n\
-         - **`no_pool`** allocates a fresh 4 KiB buffer per checkout: the cost a pool saves.\n\n",
+         subjects.",
+    );
+    if let Some((subject, spread)) = widest_swing(&summary, "cross_thread-vec4k") {
+        let _ = write!(
+            md,
+            " Its times swing from one run to the next, more than some subjects differ: in \
+             these runs `{subject}` took {} to {} ({:.1}x). Read the spread, and compare \
+             subjects within one run (each run's medians are kept in `target/bench-runs/`).",
+            fmt_ns(spread.min),
+            fmt_ns(spread.max),
+            spread.max / spread.min
+        );
+    }
+    md.push_str(
+        "\n- **`no_pool`** allocates a fresh 4 KiB buffer per checkout: the cost a pool saves.\n\n",
     );
     let _ = writeln!(md, "## Memory\n");
     md.push_str(&memory_section());
