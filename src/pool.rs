@@ -260,11 +260,11 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
     /// This is the whole of a guard's drop glue, which the compiler inlines where the guard
     /// drops only if the glue is small; as a call, with a thread lookup of its own, it made a
     /// checkout round trip of a boxed element take twice as long (`docs/design.md`, "The
-    /// guard's give-back").
-    /// So only the common case is here: no panic in flight, no closure hook, the pool's
-    /// [`Reset`] type keeps the element and the thread's list takes it. Every other case
-    /// leaves through one call, to [`give_back_rest`](Self::give_back_rest); a second call
-    /// site made the glue too large again. `scripts/guard-inlining.sh` checks the result.
+    /// guard's give-back"). So only the common case is here: no panic in flight, no closure
+    /// hook, the pool's [`Reset`] type keeps the element and the thread's list takes it.
+    /// Every other case leaves through one call, to [`give_back_rest`](Self::give_back_rest);
+    /// a second call site made the glue too large again. `scripts/guard-inlining.sh` checks
+    /// the result.
     ///
     /// # Safety
     ///
