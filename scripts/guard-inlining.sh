@@ -16,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}/inlining
-RUSTFLAGS="-C symbol-mangling-version=v0" cargo bench --bench compare --no-run 2>/dev/null
+RUSTFLAGS="-C symbol-mangling-version=v0" cargo bench --quiet --bench compare --no-run
 bin=$(ls -t "$CARGO_TARGET_DIR"/release/deps/compare-* | grep -v '\.d$' | head -n 1)
 printf '%-12s %-6s %-10s %8s %5s\n' workload elem subject inlined glue
 objdump -d --no-show-raw-insn -C "$bin" | awk '
