@@ -1,27 +1,44 @@
-//! Generations: how `clear()` and `trim()` reach lists that only their own thread may touch.
+//! Generations: how `clear()`, `trim()` and requests for budget reach lists that only their own
+//! thread may touch.
 //!
-//! A pool's generation counts its `clear()` and `trim()` calls. Each thread's list records the
-//! generation it last caught up with; the hot paths compare the two and, on a difference, leave
-//! the work to the slow path, which closes what the calls since then asked for: everything
-//! after a `clear()`, the elements no checkout used for a whole generation after a `trim()`.
-//! So another thread's list is cleared or trimmed at that thread's next use of the pool (or at
-//! its exit), never by the thread calling `clear()` or `trim()`.
+//! A pool's generation counts its `clear()` and `trim()` calls and its requests for budget.
+//! Each thread's list records the generation it last caught up with; the hot paths compare the
+//! two and, on a difference, leave the work to the slow path, which does what the events since
+//! then ask for: close everything after a `clear()`, close the elements no checkout used for a
+//! whole generation after a `trim()`, and in every case give back the budget the list holds
+//! beyond its idle elements. So another thread's list is cleared, trimmed or made to give up
+//! its unused budget at that thread's next use of the pool (or at its exit), never by the
+//! thread that asked.
 
 use std::sync::Mutex;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The pool's generation, padded to its own cache line: every hot path reads it, and only
-/// `clear()` and `trim()` write it.
+/// `clear()`, `trim()` and a request for budget write it.
 #[repr(align(128))]
 pub(crate) struct Generations {
-    /// The number of `clear()` and `trim()` calls so far.
+    /// The number of `clear()` and `trim()` calls and budget requests so far.
     current: AtomicU64,
     /// The generation the last `clear()` started (0: never cleared).
     cleared_at: AtomicU64,
-    /// Serialises the updates of `clear()` and `trim()` (rare calls), so that each generation
-    /// has one writer.
+    /// The generation the last `trim()` started (0: never trimmed).
+    trimmed_at: AtomicU64,
+    /// The number of `trim()` calls so far: the clock that ages the global shard's batches.
+    trims: AtomicU64,
+    /// Serialises the updates (rare calls), so that each generation has one writer.
     advancing: Mutex<()>,
+}
+
+/// What starts a generation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Event {
+    /// `clear()`.
+    Clear,
+    /// `trim()`.
+    Trim,
+    /// A thread found the budget spent: every list gives back the budget it is not using.
+    BudgetRequest,
 }
 
 /// What a list must do to catch up with the pool's generation.
@@ -33,6 +50,8 @@ pub(crate) enum CatchUp {
     Clear,
     /// Close the elements no checkout used since the list last caught up (a `trim()` happened).
     Trim,
+    /// Give back the budget the list does not use (only budget requests happened).
+    Release,
 }
 
 impl Generations {
@@ -40,6 +59,8 @@ impl Generations {
         Generations {
             current: AtomicU64::new(0),
             cleared_at: AtomicU64::new(0),
+            trimmed_at: AtomicU64::new(0),
+            trims: AtomicU64::new(0),
             advancing: Mutex::new(()),
         }
     }
@@ -54,31 +75,48 @@ impl Generations {
         self.current.load(Ordering::Relaxed)
     }
 
+    /// The number of `trim()` calls so far (the age stamp of a batch in the global shard).
+    ///
+    /// `Relaxed`: a stamp one trim too old or too young only moves a batch's trimming by one
+    /// period, which `trim()`'s documentation allows for elements moving while it runs.
+    pub(crate) fn trims(&self) -> u64 {
+        self.trims.load(Ordering::Relaxed)
+    }
+
     /// The current generation and what a list last caught up at `seen` must do.
     pub(crate) fn catch_up(&self, seen: u64) -> (u64, CatchUp) {
-        // Acquire pairs with the Release in `advance`, so a generation started by `clear()` is
-        // never read without the `cleared_at` written before it.
+        // Acquire pairs with the Release in `advance`, so a generation is never read without
+        // the `cleared_at` and `trimmed_at` written before it.
         let current = self.current.load(Ordering::Acquire);
         let action = if current == seen {
             CatchUp::Current
         } else if self.cleared_at.load(Ordering::Relaxed) > seen {
             CatchUp::Clear
-        } else {
+        } else if self.trimmed_at.load(Ordering::Relaxed) > seen {
             CatchUp::Trim
+        } else {
+            CatchUp::Release
         };
         (current, action)
     }
 
-    /// Starts the next generation, a `clear()` one if `clear`, and returns it.
-    pub(crate) fn advance(&self, clear: bool) -> u64 {
+    /// Starts the next generation for `event`, and returns the trim count after it.
+    pub(crate) fn advance(&self, event: Event) -> u64 {
         // Held only to keep each generation to one writer, never while user code runs. The
         // guarded data is `()`, so a poisoned lock has nothing to protect.
         let _one_at_a_time = self.advancing.lock().unwrap_or_else(|e| e.into_inner());
         let next = self.current.load(Ordering::Relaxed) + 1;
-        if clear {
-            self.cleared_at.store(next, Ordering::Relaxed);
+        let mut trims = self.trims.load(Ordering::Relaxed);
+        match event {
+            Event::Clear => self.cleared_at.store(next, Ordering::Relaxed),
+            Event::Trim => {
+                self.trimmed_at.store(next, Ordering::Relaxed);
+                trims += 1;
+                self.trims.store(trims, Ordering::Relaxed);
+            }
+            Event::BudgetRequest => {}
         }
         self.current.store(next, Ordering::Release);
-        next
+        trims
     }
 }

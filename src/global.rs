@@ -2,46 +2,43 @@
 
 use crossbeam_channel::{Receiver, Sender};
 
-/// The most batches the global shard's channel preallocates room for.
-///
-/// A bounded channel allocates all its slots up front, so a huge `pool_size` must not size it
-/// one-to-one. Spilled batches hold half a thread's list, so in practice the channel holds far
-/// fewer batches than this; if it ever fills, the batch that does not fit is closed and its
-/// budget given back (counted as `evicted`).
-const MAX_BATCHES: usize = 4096;
-
 /// Idle elements moved to the global shard together.
 pub(crate) struct Batch<T> {
     /// Oldest first, as they sat in the thread's list.
     pub(crate) elements: Vec<T>,
-    /// The pool generation when the batch was made; `trim()` closes batches idle for a whole
-    /// generation (see [`crate::generation`]).
-    pub(crate) generation: u64,
+    /// The pool's trim count when the batch was made; `trim()` closes batches that sat idle
+    /// through a whole trim period (see [`crate::generation`]).
+    pub(crate) trims: u64,
 }
 
-/// A bounded `crossbeam-channel` of element batches.
+/// An unbounded `crossbeam-channel` of element batches.
 ///
 /// Elements move between a thread's list and this shard a batch at a time, so the channel's
 /// synchronisation is paid once per batch, not once per element. Every element in here carries
-/// one unit of the pool's budget (see [`crate::budget`]).
+/// one unit of the pool's budget (see [`crate::budget`]), so the budget, not the channel,
+/// bounds what the shard holds: at most `pool_size` batches of at least one element each.
+/// Unbounded, the channel allocates its slots in small blocks as batches arrive (a bounded one
+/// would preallocate a slot per possible batch), and a push never fails, so an element that
+/// has a unit of budget always has a place.
 pub(crate) struct GlobalShard<T> {
     sender: Sender<Batch<T>>,
     receiver: Receiver<Batch<T>>,
 }
 
 impl<T> GlobalShard<T> {
-    /// An empty shard for a pool of `pool_size`.
-    pub(crate) fn new(pool_size: usize) -> Self {
-        // Each batch holds at least one element and one unit of budget, so `pool_size`
-        // batches can never be exceeded; the cap only limits the preallocation.
-        let (sender, receiver) = crossbeam_channel::bounded(pool_size.clamp(1, MAX_BATCHES));
+    /// An empty shard.
+    pub(crate) fn new() -> Self {
+        let (sender, receiver) = crossbeam_channel::unbounded();
         GlobalShard { sender, receiver }
     }
 
-    /// Adds a batch; gives it back if the channel is full.
-    pub(crate) fn push(&self, batch: Batch<T>) -> Result<(), Batch<T>> {
-        // The shard owns both ends, so the only possible failure is a full channel.
-        self.sender.try_send(batch).map_err(|e| e.into_inner())
+    /// Adds a batch.
+    pub(crate) fn push(&self, batch: Batch<T>) {
+        // The shard owns both ends, so the receiver outlives every send and an unbounded
+        // channel has no other way to fail.
+        if self.sender.send(batch).is_err() {
+            unreachable!("the global shard's receiver lives as long as its sender");
+        }
     }
 
     /// Takes the oldest batch, if any.

@@ -5,6 +5,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::Arc;
 
 use crate::error::{BoxError, CachePoolGeneratorError};
+use crate::generation::Event;
 use crate::global::Batch;
 use crate::shared::{Eviction, Shared};
 
@@ -15,7 +16,6 @@ impl<T: Send + 'static> Shared<T> {
     /// caller.
     pub(crate) fn prefill(&self, count: usize) -> Result<usize, CachePoolGeneratorError> {
         let units = self.budget.lease(count);
-        let generation = self.generations.current();
         let mut created = 0;
         let mut failure = None;
         while created < units && failure.is_none() {
@@ -35,11 +35,8 @@ impl<T: Send + 'static> Shared<T> {
                 self.count(|s| &s.new);
                 self.count(|s| &s.prefilled);
             }
-            if !elements.is_empty()
-                && let Err(panic) =
-                    catch_unwind(AssertUnwindSafe(|| self.spill(elements, generation)))
-            {
-                failure.get_or_insert(Failure::Panic(panic));
+            if !elements.is_empty() {
+                self.spill(elements);
             }
         }
         self.budget.release(units - created);
@@ -53,17 +50,17 @@ impl<T: Send + 'static> Shared<T> {
     /// Closes every idle element: those of the global shard and of the calling thread's list
     /// now, those of other threads' lists when they next use the pool or exit.
     pub(crate) fn clear(self: &Arc<Self>) {
-        self.generations.advance(true);
+        self.generations.advance(Event::Clear);
         self.drain_global(|_| true, Eviction::Cleared);
         self.catch_up_here();
     }
 
     /// Closes the idle elements no checkout has used since before the previous `trim()`.
     pub(crate) fn trim(self: &Arc<Self>) {
-        let current = self.generations.advance(false);
-        // A batch made in generation g has sat through all of generation g + 1 once
-        // generation g + 2 starts.
-        self.drain_global(|batch| batch.generation + 2 <= current, Eviction::Trimmed);
+        let trims = self.generations.advance(Event::Trim);
+        // A batch made in trim period p has sat through all of period p + 1 once period p + 2
+        // starts.
+        self.drain_global(|batch| batch.trims + 2 <= trims, Eviction::Trimmed);
         self.catch_up_here();
     }
 
@@ -86,10 +83,8 @@ impl<T: Send + 'static> Shared<T> {
             };
             if stale(&batch) {
                 closing.extend(batch.elements);
-            } else if let Err(rejected) = self.global.push(batch) {
-                // Other threads filled the shard meanwhile: the batch cannot go back.
-                self.budget.release(rejected.elements.len());
-                self.evict_or_panic(rejected.elements, Eviction::Overflow);
+            } else {
+                self.global.push(batch);
             }
         }
         self.budget.release(closing.len());

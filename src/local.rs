@@ -28,6 +28,18 @@ pub(crate) struct LocalList<T> {
     /// The fewest elements the list has held since it last caught up: `items[..low_water]` have
     /// not been checked out since, and are what the next `trim()` closes.
     pub(crate) low_water: usize,
+    /// Where this thread's elements go: what it took out of the pool minus what it gave back,
+    /// as far as the slow path has seen, bounded below by `-GIVER_BATCH` (a consumer that
+    /// starts taking is recognised within a few gets) and above by `pool_size` (more elements
+    /// than that cannot come back to be kept).
+    /// Negative: the thread gives back more than it takes (see `Shared::keep_or_close`).
+    pub(crate) balance: i64,
+    /// This shard's `get` and `put` counters when the slow path last updated `balance`.
+    pub(crate) gets_seen: u64,
+    pub(crate) puts_seen: u64,
+    /// The generation of this thread's last request for budget; a thread asks at most once
+    /// per generation.
+    pub(crate) asked_at: Option<u64>,
 }
 
 /// One thread's shard of a pool: its free list and its counters.
@@ -70,6 +82,10 @@ impl<T> LocalShard<T> {
                 registered: false,
                 generation: 0,
                 low_water: 0,
+                balance: 0,
+                gets_seen: 0,
+                puts_seen: 0,
+                asked_at: None,
             }),
             stats: ShardStats::default(),
         }

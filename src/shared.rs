@@ -13,7 +13,7 @@ use thread_local::ThreadLocal;
 
 use crate::budget::Budget;
 use crate::error::{BoxError, CachePoolGeneratorError};
-use crate::generation::{CatchUp, Generations};
+use crate::generation::{CatchUp, Event, Generations};
 use crate::global::{Batch, GlobalShard};
 use crate::local::LocalShard;
 use crate::reset::{NoReset, Reset};
@@ -49,12 +49,21 @@ pub(crate) struct Limits {
     pub(crate) batch: usize,
 }
 
+/// The most elements the list of a thread that gives back more than it takes holds before
+/// they move to the global shard, and so the size of the batches it moves them in.
+///
+/// Small, because those elements are idle where no thread will take them: a pipeline with `c`
+/// consumers holds at most `c * GIVER_BATCH` elements beyond those in flight. Each batch costs
+/// one channel send and one lease on the consumer's side, one receive and one release on the
+/// producer's; four elements share them.
+pub(crate) const GIVER_BATCH: usize = 4;
+
 /// Why the pool closes idle elements on its own; each reason has its counter besides
 /// `evicted`.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Eviction {
-    /// The global shard was full, or the pool is dropping.
-    Overflow,
+    /// The pool is dropping.
+    Dropped,
     /// `clear()`.
     Cleared,
     /// `trim()`.
@@ -140,7 +149,7 @@ impl<T: Send + 'static> Shared<T> {
             hooks,
             limits,
             budget: Budget::new(limits.pool_size),
-            global: GlobalShard::new(limits.pool_size),
+            global: GlobalShard::new(),
             orphan_stats: ShardStats::default(),
         }
     }
@@ -205,7 +214,7 @@ impl<T: Send + 'static> Shared<T> {
         for element in elements {
             self.count(|s| &s.evicted);
             match why {
-                Eviction::Overflow | Eviction::Cleared => {}
+                Eviction::Dropped | Eviction::Cleared => {}
                 Eviction::Trimmed => self.count(|s| &s.trimmed),
                 Eviction::Invalid => self.count(|s| &s.invalid),
             }
@@ -343,14 +352,11 @@ impl<T: Send + 'static> Shared<T> {
     }
 
     /// Moves a batch of idle elements, with their budget units, to the global shard.
-    pub(crate) fn spill(&self, elements: Vec<T>, generation: u64) {
-        if let Err(rejected) = self.global.push(Batch {
+    pub(crate) fn spill(&self, elements: Vec<T>) {
+        self.global.push(Batch {
             elements,
-            generation,
-        }) {
-            self.budget.release(rejected.elements.len());
-            self.evict_or_panic(rejected.elements, Eviction::Overflow);
-        }
+            trims: self.generations.trims(),
+        });
     }
 
     /// The current thread's shard, registered for flushing at thread exit and caught up with
@@ -396,38 +402,39 @@ impl<T: Send + 'static> Shared<T> {
 
     /// Brings the current thread's list up to the pool's generation: takes out what the
     /// `clear()` or `trim()` calls since it last caught up ask to close, and gives back their
-    /// budget. They are closed when the returned [`Stale`] drops, which each caller does once
-    /// its own element is safe (a close callback that panics must not take that element down
-    /// too); the first panic of a close callback then propagates.
+    /// budget along with every unit the list holds beyond its remaining idle elements (so that a
+    /// thread that found the budget spent gets the units other threads reserved and did not
+    /// use). The elements are closed when the returned [`Stale`] drops, which each caller does
+    /// once its own element is safe (a close callback that panics must not take that element
+    /// down too); the first panic of a close callback then propagates.
     fn catch_up(&self, shard: &LocalShard<T>) -> Option<Stale<'_, T>> {
         // SAFETY: `shard` is the current thread's slot (the caller's obligation); the closure
         // moves elements out and runs no user code.
-        let stale = unsafe {
+        let (stale, units) = unsafe {
             shard.with_list(|list| {
                 let (current, action) = self.generations.catch_up(list.generation);
-                let count = match action {
-                    CatchUp::Current => return None,
-                    CatchUp::Clear => list.items.len(),
-                    CatchUp::Trim => list.low_water.min(list.items.len()),
+                let (count, why) = match action {
+                    CatchUp::Current => return (None, 0),
+                    CatchUp::Clear => (list.items.len(), Eviction::Cleared),
+                    CatchUp::Trim => (list.low_water.min(list.items.len()), Eviction::Trimmed),
+                    CatchUp::Release => (0, Eviction::Cleared),
                 };
                 // The oldest elements are at the bottom: those are the ones nobody used.
                 let elements: Vec<T> = list.items.drain(..count).collect();
-                list.lease -= count;
+                let units = list.lease - list.items.len();
+                list.lease = list.items.len();
                 list.generation = current;
                 list.low_water = list.items.len();
-                let why = match action {
-                    CatchUp::Trim => Eviction::Trimmed,
-                    _ => Eviction::Cleared,
-                };
-                Some(Stale {
+                let stale = (!elements.is_empty()).then_some(Stale {
                     shared: self,
                     elements,
                     why,
-                })
+                });
+                (stale, units)
             })
-        }?;
-        self.budget.release(stale.elements.len());
-        Some(stale)
+        };
+        self.budget.release(units);
+        stale
     }
 
     /// The next idle element for this thread: from its list, else a batch from the global
@@ -492,9 +499,8 @@ impl<T: Send + 'static> Shared<T> {
         Ok(element)
     }
 
-    /// `put` when the hot path could not keep the element: lease more budget (spilling the
-    /// oldest batch to the global shard if the list is full), or close the element if the
-    /// budget is spent.
+    /// `put` when the hot path could not keep the element: see
+    /// [`keep_or_close`](Self::keep_or_close).
     #[cold]
     pub(crate) fn put_slow(self: &Arc<Self>, element: T) {
         let Some((shard, stale)) = self.home() else {
@@ -507,55 +513,99 @@ impl<T: Send + 'static> Shared<T> {
         drop(stale);
     }
 
-    /// The rest of `put_slow`, on the thread's caught-up list.
+    /// The rest of `put_slow`, on the thread's caught-up list, whose lease (or buffer) is
+    /// full. What happens depends on where this thread's elements go:
+    ///
+    /// - A thread that gives back more than it takes (the consumer end of a pipeline) has no
+    ///   use for the elements it keeps: they move to the global shard, where the threads that
+    ///   take find them, in batches of [`GIVER_BATCH`]. Its list holds at most that many.
+    /// - Any other thread leases budget in steps that double with its list (1, 1, 2, 4, ... up
+    ///   to a batch), so that a thread holds little budget it does not use; a full list spills
+    ///   its oldest batch to the global shard.
+    ///
+    /// When the budget is spent the element is closed, and if the pool's idle elements are
+    /// clearly fewer than `pool_size` (the rest of the budget is reserved by threads and not
+    /// used), the other threads are asked to give back what they do not use.
     fn keep_or_close(&self, shard: &LocalShard<T>, element: T) {
         let Limits {
             thread_capacity,
             batch,
             ..
         } = self.limits;
+        let (gets, puts) = (shard.stats.get.read(), shard.stats.put.read());
         // SAFETY: `shard` is the current thread's slot; the closure moves elements, leases
         // budget and allocates the spilled batch, and runs no user code.
-        let outcome = unsafe {
+        let (spilled, kept) = unsafe {
             shard.with_list(|list| {
                 let len = list.items.len();
                 if len < list.lease {
+                    // The buffer was full, or the list just caught up: the lease has room.
                     list.items.push(element);
-                    return Ok(None);
+                    return (None, Ok(()));
                 }
-                let full = len >= thread_capacity;
-                let want = if full {
-                    batch
+                // Gets and puts since the last visit: the puts are the ones the hot path kept
+                // (this one is counted at the next visit).
+                let taken = gets.wrapping_sub(list.gets_seen) as i64;
+                let given = puts.wrapping_sub(list.puts_seen) as i64;
+                (list.gets_seen, list.puts_seen) = (gets, puts);
+                list.balance = (list.balance + taken - given).clamp(
+                    -(GIVER_BATCH as i64),
+                    i64::try_from(self.limits.pool_size).unwrap_or(i64::MAX),
+                );
+                let giving = list.balance < 0;
+                let (spill, want) = if giving {
+                    (len, GIVER_BATCH.min(thread_capacity))
+                } else if len >= thread_capacity {
+                    (batch.min(len), batch)
                 } else {
-                    batch.min(thread_capacity - len)
+                    (0, len.clamp(1, batch).min(thread_capacity - len))
                 };
-                let leased = self.budget.lease(want);
-                if leased == 0 {
-                    return Err(element);
-                }
-                list.lease += leased;
-                let spilled = full.then(|| {
-                    let count = batch.min(len);
-                    list.lease -= count;
-                    list.low_water = list.low_water.saturating_sub(count);
-                    (
-                        list.items.drain(..count).collect::<Vec<T>>(),
-                        list.generation,
-                    )
+                // The spilled elements take their units with them; `want` is the room this
+                // element and the next ones need.
+                let spilled = (spill > 0).then(|| {
+                    list.lease -= spill;
+                    list.low_water = list.low_water.saturating_sub(spill);
+                    list.items.drain(..spill).collect::<Vec<T>>()
                 });
-                list.items.push(element);
-                Ok(spilled)
+                let leased = self.budget.lease(want);
+                list.lease += leased;
+                let kept = if leased > 0 {
+                    list.items.push(element);
+                    Ok(())
+                } else {
+                    Err(element)
+                };
+                (spilled, kept)
             })
         };
-        match outcome {
-            Ok(spilled) => {
-                shard.stats.put.bump();
-                if let Some((elements, generation)) = spilled {
-                    self.spill(elements, generation);
-                }
-            }
-            Err(element) => self.close(element),
+        if let Some(elements) = spilled {
+            self.spill(elements);
         }
+        match kept {
+            Ok(()) => shard.stats.put.bump(),
+            Err(element) => {
+                self.ask_for_budget(shard);
+                self.close(element);
+            }
+        }
+    }
+
+    /// A put on this thread found the budget spent. If the pool's idle elements leave more
+    /// than a batch of `pool_size` unaccounted for, threads hold budget they do not use: start
+    /// a generation that makes each list give its unused budget back at its next use of the
+    /// pool. At most once per generation per thread, and never on a pool that is simply full.
+    #[cold]
+    fn ask_for_budget(&self, shard: &LocalShard<T>) {
+        let generation = self.generations.current();
+        // SAFETY: `shard` is the current thread's slot; the closure runs no user code.
+        let asked = unsafe { shard.with_list(|list| list.asked_at == Some(generation)) };
+        if asked || self.stats().idle + self.limits.batch >= self.limits.pool_size {
+            return;
+        }
+        self.generations.advance(Event::BudgetRequest);
+        let asked_at = self.generations.current();
+        // SAFETY: as above.
+        unsafe { shard.with_list(|list| list.asked_at = Some(asked_at)) };
     }
 
     /// `get` for a thread without a list: straight from the global shard, else the generator.
@@ -566,7 +616,7 @@ impl<T: Send + 'static> Shared<T> {
             };
             self.budget.release(1);
             if !batch.elements.is_empty() {
-                self.spill(batch.elements, batch.generation);
+                self.global.push(batch);
             }
             if let Some(element) = self.validate(element) {
                 self.count(|s| &s.get);
@@ -584,19 +634,8 @@ impl<T: Send + 'static> Shared<T> {
         if self.budget.lease(1) == 0 {
             return self.close(element);
         }
-        let batch = Batch {
-            elements: vec![element],
-            generation: self.generations.current(),
-        };
-        match self.global.push(batch) {
-            Ok(()) => self.count(|s| &s.put),
-            Err(mut rejected) => {
-                self.budget.release(1);
-                if let Some(element) = rejected.elements.pop() {
-                    self.close(element);
-                }
-            }
-        }
+        self.spill(vec![element]);
+        self.count(|s| &s.put);
     }
 }
 
@@ -611,19 +650,19 @@ impl<T: Send + 'static> FlushOnExit for Shared<T> {
         let stale = self.catch_up(shard);
         // SAFETY: `shard` is the current thread's slot; the closure moves the elements out
         // and runs no user code.
-        let (items, unused, generation) = unsafe {
+        let (items, unused) = unsafe {
             shard.with_list(|list| {
                 let items = std::mem::take(&mut list.items);
                 let unused = list.lease - items.len();
                 list.lease = 0;
                 list.low_water = 0;
                 list.registered = false;
-                (items, unused, list.generation)
+                (items, unused)
             })
         };
         self.budget.release(unused);
         if !items.is_empty() {
-            self.spill(items, generation);
+            self.spill(items);
         }
         drop(stale);
     }
@@ -641,7 +680,7 @@ impl<T: Send + 'static> Drop for Shared<T> {
         while let Some(mut batch) = self.global.pop() {
             idle.append(&mut batch.elements);
         }
-        if let Some(panic) = self.evict(idle, Eviction::Overflow)
+        if let Some(panic) = self.evict(idle, Eviction::Dropped)
             && !std::thread::panicking()
         {
             resume_unwind(panic);

@@ -103,7 +103,8 @@ impl Counter {
         self.0.fetch_add(n, Relaxed);
     }
 
-    fn read(&self) -> u64 {
+    /// The count now (some recent value, when another thread writes it).
+    pub(crate) fn read(&self) -> u64 {
         self.0.load(Relaxed)
     }
 }

@@ -18,10 +18,12 @@
 
 mod common;
 
+mod budget;
 mod concurrency;
 mod guards;
 mod lifecycle;
 mod model;
+mod pipelines;
 mod regressions;
 mod reset;
 mod seed;

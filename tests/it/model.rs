@@ -122,8 +122,6 @@ pub struct Model {
     pool_size: usize,
     capacity: usize,
     batch: usize,
-    /// Batches the global shard's channel holds at most.
-    channel: usize,
     validated: bool,
     /// The thread's list, oldest first.
     list: Vec<usize>,
@@ -131,10 +129,17 @@ pub struct Model {
     /// The fewest elements the list held since `clear`/`trim` last caught it up.
     low_water: usize,
     free: usize,
-    /// The global shard: batches (oldest first) with the generation they were made in; each
-    /// element carries its unit of budget.
+    /// The global shard: batches (oldest first) with the number of `trim()` calls before they
+    /// were made; each element carries its unit of budget.
     global: VecDeque<(Vec<usize>, u64)>,
-    generation: u64,
+    /// `trim()` calls so far.
+    trims: u64,
+    /// Gets minus puts as the put slow path last saw them, within `[-4, pool_size]`; negative:
+    /// the thread gives back more than it takes.
+    balance: i64,
+    /// `stats.get` and `stats.put` when the put slow path last looked.
+    gets_seen: u64,
+    puts_seen: u64,
     /// Elements the validator refuses, or panics on.
     invalid: HashSet<usize>,
     validate_panics: HashSet<usize>,
@@ -174,14 +179,16 @@ impl Model {
             pool_size,
             capacity,
             batch: (capacity / 2).max(1),
-            channel: pool_size.clamp(1, 4096),
             validated,
             list: Vec::new(),
             lease: 0,
             low_water: 0,
             free: pool_size,
             global: VecDeque::new(),
-            generation: 0,
+            trims: 0,
+            balance: 0,
+            gets_seen: 0,
+            puts_seen: 0,
             invalid: HashSet::new(),
             validate_panics: HashSet::new(),
             next_id: 0,
@@ -213,12 +220,7 @@ impl Model {
     }
 
     fn spill(&mut self, batch: Vec<usize>) {
-        if self.global.len() < self.channel {
-            self.global.push_back((batch, self.generation));
-        } else {
-            self.free += batch.len();
-            self.evict(batch.len());
-        }
+        self.global.push_back((batch, self.trims));
     }
 
     fn validate(&mut self, id: usize) -> Verdict {
@@ -313,14 +315,9 @@ impl Model {
                 self.stats.closed += 1;
                 return Put::Closed;
             }
-            if self.global.len() < self.channel {
-                self.global.push_back((vec![id], self.generation));
-                self.stats.put += 1;
-                return Put::Kept;
-            }
-            self.free += 1;
-            self.stats.closed += 1;
-            return Put::Closed;
+            self.spill(vec![id]);
+            self.stats.put += 1;
+            return Put::Kept;
         }
         let len = self.list.len();
         if len < self.lease {
@@ -328,29 +325,34 @@ impl Model {
             self.stats.put += 1;
             return Put::Kept;
         }
-        let full = len >= self.capacity;
-        let want = if full {
-            self.batch
+        // Where this thread's elements go: a thread that gives back more than it takes keeps
+        // at most 4 and moves the rest to the global shard; any other leases in doubling steps
+        // and spills the oldest batch of a full list.
+        let taken = (self.stats.get - self.gets_seen) as i64;
+        let given = (self.stats.put - self.puts_seen) as i64;
+        (self.gets_seen, self.puts_seen) = (self.stats.get, self.stats.put);
+        self.balance = (self.balance + taken - given).clamp(-4, self.pool_size as i64);
+        let (spill, want) = if self.balance < 0 {
+            (len, 4.min(self.capacity))
+        } else if len >= self.capacity {
+            (self.batch.min(len), self.batch)
         } else {
-            self.batch.min(self.capacity - len)
+            (0, len.clamp(1, self.batch).min(self.capacity - len))
         };
+        if spill > 0 {
+            self.lease -= spill;
+            self.low_water = self.low_water.saturating_sub(spill);
+            let spilled = self.list.drain(..spill).collect();
+            self.spill(spilled);
+        }
         let leased = self.lease_units(want);
         if leased == 0 {
             self.stats.closed += 1;
             return Put::Closed;
         }
         self.lease += leased;
-        let spilled = full.then(|| {
-            let count = self.batch.min(len);
-            self.lease -= count;
-            self.low_water = self.low_water.saturating_sub(count);
-            self.list.drain(..count).collect::<Vec<_>>()
-        });
         self.list.push(id);
         self.stats.put += 1;
-        if let Some(spilled) = spilled {
-            self.spill(spilled);
-        }
         Put::Kept
     }
 
@@ -381,26 +383,25 @@ impl Model {
     }
 
     fn clear(&mut self) {
-        self.generation += 1;
         let closing: usize = self.global.drain(..).map(|(b, _)| b.len()).sum();
         self.free += closing;
         self.evict(closing);
         // The calling thread's list catches up at once.
         let count = self.list.len();
         self.list.clear();
-        self.lease -= count;
+        self.free += self.lease - count;
+        self.lease = 0;
         self.low_water = 0;
         self.free += count;
         self.evict(count);
     }
 
     fn trim(&mut self) {
-        self.generation += 1;
-        let current = self.generation;
+        self.trims += 1;
         let mut kept = VecDeque::new();
         let mut closing = 0;
         for (batch, made) in self.global.drain(..) {
-            if made + 2 <= current {
+            if made + 2 <= self.trims {
                 closing += batch.len();
             } else {
                 kept.push_back((batch, made));
@@ -410,7 +411,9 @@ impl Model {
         // The list's oldest elements, below its low-water mark, sat unused since last time.
         let count = self.low_water.min(self.list.len());
         self.list.drain(..count);
-        self.lease -= count;
+        // Catching up gives back every unit the list does not use.
+        self.free += self.lease - count - self.list.len();
+        self.lease = self.list.len();
         self.low_water = self.list.len();
         let closing = closing + count;
         self.free += closing;
