@@ -53,6 +53,7 @@ fn for_each_subject<E: Element, W: Workload>(
     bench::<E, Opool<E>, W>(workload, group);
     bench::<E, ShardedSlab<E>, W>(workload, group);
     bench::<E, ArrayQueuePool<E>, W>(workload, group);
+    bench::<E, RegexPool<E>, W>(workload, group);
     bench::<E, CpBorrow<E>, W>(workload, group);
     bench::<E, CpClosure<E>, W>(workload, group);
     bench::<E, CpOwned<E>, W>(workload, group);
