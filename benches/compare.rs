@@ -2,40 +2,138 @@
 //! every pool a Rust user would pick instead, on the same workloads in one run.
 //!
 //! ```text
-//! cargo bench --bench compare                 # everything: about 5 minutes on 2 cores
+//! cargo bench --bench compare                 # everything: about 11 minutes on 2 cores
 //! cargo bench --bench compare -- st_hit       # one workload (a criterion filter, a regex)
 //! cargo bench --bench compare -- 'mt_hit.*/(floor|cachepool)'
 //! scripts/bench.sh 3                          # 3 runs, then docs/benchmarks.md and .svg
 //! ```
 //!
 //! Layout: `compare/element.rs` (the pooled element types), `compare/subjects.rs` (one adapter
-//! per subject), `compare/workloads.rs` (one function per workload, generic over both). A
-//! benchmark id is `<workload>-<element>/<subject>`.
+//! per subject), `compare/workloads.rs` (one function per workload, generic over both),
+//! `compare/pipeline.rs` (the `pipeline_<shape>_d<depth>` workloads). A benchmark id is
+//! `<workload>-<element>/<subject>`.
+//!
+//! Each benchmark also prints how many elements its subject created, one line to stderr
+//! (`created <group>/<subject> <n> in_flight_max <n|-> runs <n|-> elements <n|->`), and writes
+//! it to `target/criterion/<group>/<subject>/created.json` for the report.
 
+use std::cell::{Cell, RefCell};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use criterion::measurement::WallTime;
-use criterion::{BenchmarkGroup, Criterion, Throughput};
+use criterion::{Bencher, BenchmarkGroup, Criterion, Throughput};
 
 #[path = "compare/element.rs"]
 mod element;
+#[path = "compare/pipeline.rs"]
+mod pipeline;
 #[path = "compare/subjects.rs"]
 mod subjects;
 #[path = "compare/workloads.rs"]
 mod workloads;
 
 use element::{Box64, Element, Vec4k};
+use pipeline::{Pipeline, Shape};
 use subjects::*;
 use workloads::*;
 
-/// Builds `S`, measures it under `workload`, and checks its idle count afterwards.
+/// Builds `S`, measures it under `workload`, checks its idle count afterwards, and records
+/// how many elements it created.
 fn bench<E: Element, S: Subject<E>, W: Workload>(
     workload: &W,
     group: &mut BenchmarkGroup<'_, WallTime>,
 ) {
-    let subject = S::build();
-    group.bench_function(S::NAME, |b| workload.measure::<E, S>(b, &subject));
-    check_idle::<E, S>(&subject);
+    counted(group, S::NAME, |group| {
+        let subject = S::build();
+        group.bench_function(S::NAME, |b| workload.measure::<E, S>(ran(b), &subject));
+        check_idle::<E, S>(&subject);
+    });
+}
+
+/// Runs `run`, which registers the benchmark `name` in `group`, between a reset and a reading
+/// of the created-element count and the pipeline census, and records them (see [`record`])
+/// when the benchmark ran (a filter may skip it). Elements built while the subject is built
+/// count, and those a subject keeps are dropped inside `run`, before the reading.
+fn counted(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    run: impl FnOnce(&mut BenchmarkGroup<'_, WallTime>),
+) {
+    element::reset_created();
+    pipeline::reset_census();
+    RAN.with(|ran| ran.set(false));
+    run(group);
+    if RAN.with(Cell::get) {
+        record(&group_name(), name, element::created(), pipeline::census());
+    }
+}
+
+thread_local! {
+    /// Whether the benchmark being [`counted`] ran: set by [`ran`] from inside its closure.
+    static RAN: Cell<bool> = const { Cell::new(false) };
+    /// The criterion group being run: criterion's `BenchmarkGroup` does not tell its name.
+    static GROUP: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// Marks the benchmark being [`counted`] as run; criterion calls a benchmark's closure only
+/// when the filter selects it.
+fn ran<'a, 'b>(b: &'a mut Bencher<'b>) -> &'a mut Bencher<'b> {
+    RAN.with(|ran| ran.set(true));
+    b
+}
+
+/// The name of the group [`open_group`] opened last.
+fn group_name() -> String {
+    GROUP.with(|g| g.borrow().clone())
+}
+
+/// Prints one line per benchmark to stderr, next to criterion's output,
+/// `created <group>/<subject> <created> in_flight_max <n|-> runs <n|-> elements <n|->`
+/// (the last three from the pipelines' census, `-` elsewhere), and, in a measuring run (not
+/// `--test` or `--list`), writes the same as `created.json` beside criterion's estimates,
+/// where `examples/bench_report.rs` reads it.
+fn record(group: &str, subject: &str, created: u64, census: Option<(usize, u64, u64)>) {
+    let field = |n: Option<u64>| n.map_or("-".to_string(), |n| n.to_string());
+    let (in_flight_max, runs, elements) = match census {
+        Some((max, runs, elements)) => (Some(max as u64), Some(runs), Some(elements)),
+        None => (None, None, None),
+    };
+    eprintln!(
+        "created {group}/{subject} {created} in_flight_max {} runs {} elements {}",
+        field(in_flight_max),
+        field(runs),
+        field(elements)
+    );
+    if std::env::args().any(|a| a == "--test" || a == "--list") {
+        return;
+    }
+    let dir = criterion_dir().join(group).join(subject);
+    let json = serde_json::json!({
+        "group": group,
+        "subject": subject,
+        "created": created,
+        "in_flight_max": in_flight_max,
+        "runs": runs,
+        "elements": elements,
+    });
+    if let Err(e) = std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::write(dir.join("created.json"), json.to_string()))
+    {
+        eprintln!("compare: cannot write {}: {e}", dir.display());
+    }
+}
+
+/// Where criterion writes its output, found the way criterion does except for its `cargo
+/// metadata` step (this crate sets no target directory in a config file).
+fn criterion_dir() -> PathBuf {
+    if let Some(home) = std::env::var_os("CRITERION_HOME") {
+        return PathBuf::from(home);
+    }
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"))
+        .join("criterion")
 }
 
 /// Every subject, in the order of the report.
@@ -53,17 +151,52 @@ fn for_each_subject<E: Element, W: Workload>(
     bench::<E, Opool<E>, W>(workload, group);
     bench::<E, ShardedSlab<E>, W>(workload, group);
     bench::<E, ArrayQueuePool<E>, W>(workload, group);
+    bench::<E, RegexPool<E>, W>(workload, group);
     bench::<E, CpBorrow<E>, W>(workload, group);
     bench::<E, CpClosure<E>, W>(workload, group);
     bench::<E, CpOwned<E>, W>(workload, group);
     bench::<E, CpRaw<E>, W>(workload, group);
 }
 
+/// Opens the criterion group of `workload` with element `E`, and remembers its name for
+/// [`record`].
+fn open_group<'c, E: Element, W: Workload>(
+    c: &'c mut Criterion,
+    workload: &W,
+) -> BenchmarkGroup<'c, WallTime> {
+    let name = format!("{}-{}", workload.name(), E::NAME);
+    let mut group = c.benchmark_group(&name);
+    GROUP.with(|g| g.replace(name));
+    group.throughput(Throughput::Elements(workload.elements_per_iter()));
+    group
+}
+
 /// One criterion group: a workload with one element type, over every subject.
 fn group<E: Element, W: Workload>(c: &mut Criterion, workload: W) {
-    let mut group = c.benchmark_group(format!("{}-{}", workload.name(), E::NAME));
-    group.throughput(Throughput::Elements(workload.elements_per_iter()));
+    let mut group = open_group::<E, W>(c, &workload);
     for_each_subject::<E, W>(&workload, &mut group);
+    group.finish();
+}
+
+/// The `rayon` group: every subject, and `rayon_map_init`, rayon's own per-worker state
+/// (`map_init`), which needs no pool: its created count is how many times rayon ran the init.
+fn rayon_group<E: Element>(c: &mut Criterion) {
+    let mut group = open_group::<E, Rayon>(c, &Rayon);
+    for_each_subject::<E, Rayon>(&Rayon, &mut group);
+    counted(&mut group, "rayon_map_init", |group| {
+        group.bench_function("rayon_map_init", |b| Rayon.measure_map_init::<E>(ran(b)));
+    });
+    group.finish();
+}
+
+/// A `pipeline` group: every subject, and `channel_u64`, the same pipeline carrying a bare
+/// `u64`: the issue's throughput target is "within 1.5x" of it.
+fn pipeline_group(c: &mut Criterion, pipeline: Pipeline) {
+    let mut group = open_group::<Vec4k, Pipeline>(c, &pipeline);
+    for_each_subject::<Vec4k, Pipeline>(&pipeline, &mut group);
+    counted(&mut group, "channel_u64", |group| {
+        group.bench_function("channel_u64", |b| pipeline.measure_bare(ran(b)));
+    });
     group.finish();
 }
 
@@ -87,7 +220,13 @@ fn main() {
     group::<Vec4k, _>(&mut c, MtHit { threads: 8 });
     group::<Box64, _>(&mut c, MtHit { threads: 8 });
     group::<Vec4k, _>(&mut c, CrossThread);
-    group::<Vec4k, _>(&mut c, Rayon);
+    rayon_group::<Vec4k>(&mut c);
+    // 4 KiB buffers only: 8 groups already add about 5 minutes.
+    for shape in Shape::ALL {
+        for depth in [8, 64] {
+            pipeline_group(&mut c, Pipeline { shape, depth });
+        }
+    }
 
     c.final_summary();
 }

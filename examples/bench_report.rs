@@ -86,6 +86,10 @@ struct Measure {
     subject: String,
     /// Median time per element, in ns.
     ns: f64,
+    /// Elements the subject created during the benchmark, and the most in flight at once
+    /// (pipelines), from the `created.json` the benchmark wrote.
+    created: Option<f64>,
+    in_flight: Option<f64>,
 }
 
 /// The benchmarks criterion wrote under `dir` (those whose estimates are not older than
@@ -98,7 +102,8 @@ fn read_criterion(dir: &Path, since: Option<u64>) -> Result<Vec<Value>> {
             continue;
         }
         for bench in std::fs::read_dir(&group)? {
-            let new = bench?.path().join("new");
+            let bench = bench?.path();
+            let new = bench.join("new");
             let (Ok(meta), Ok(est)) = (
                 std::fs::read_to_string(new.join("benchmark.json")),
                 std::fs::read_to_string(new.join("estimates.json")),
@@ -115,6 +120,10 @@ fn read_criterion(dir: &Path, since: Option<u64>) -> Result<Vec<Value>> {
             let meta: Value = serde_json::from_str(&meta)?;
             let est: Value = serde_json::from_str(&est)?;
             let elements = meta["throughput"]["Elements"].as_u64().unwrap_or(1).max(1);
+            let created: Value = std::fs::read_to_string(bench.join("created.json"))
+                .ok()
+                .and_then(|s| serde_json::from_str(&s).ok())
+                .unwrap_or_default();
             let median = &est["median"];
             found.push(json!({
                 "group": meta["group_id"],
@@ -123,6 +132,8 @@ fn read_criterion(dir: &Path, since: Option<u64>) -> Result<Vec<Value>> {
                 "median_ns": median["point_estimate"],
                 "lower_ns": median["confidence_interval"]["lower_bound"],
                 "upper_ns": median["confidence_interval"]["upper_bound"],
+                "created": created["created"],
+                "in_flight_max": created["in_flight_max"],
             }));
         }
     }
@@ -139,6 +150,8 @@ fn measures(run: &Value) -> Vec<Measure> {
                 group: b["group"].as_str()?.to_owned(),
                 subject: b["subject"].as_str()?.to_owned(),
                 ns: b["median_ns"].as_f64()? / b["elements"].as_f64()?,
+                created: b["created"].as_f64(),
+                in_flight: b["in_flight_max"].as_f64(),
             })
         })
         .collect()
@@ -196,14 +209,20 @@ const SUBJECTS: &[&str] = &[
     "opool",
     "sharded_slab",
     "crossbeam_arrayqueue",
+    "regex_pool",
     "cachepool_borrow",
     "cachepool_closure",
     "cachepool_owned",
     "cachepool_raw",
+    "rayon_map_init",
+    "channel_u64",
 ];
 
+/// A pool a user could pick instead: not a baseline (the floor, no pool, rayon's `map_init`,
+/// a bare channel) and not `cachepool`.
 fn is_peer(subject: &str) -> bool {
-    !matches!(subject, FLOOR | NO_POOL) && !subject.starts_with("cachepool")
+    !matches!(subject, FLOOR | NO_POOL | "rayon_map_init" | "channel_u64")
+        && !subject.starts_with("cachepool")
 }
 
 /// Groups in report order, with what one "element" is in them.
@@ -248,6 +267,38 @@ const GROUPS: &[(&str, &str)] = &[
         "rayon-vec4k",
         "`par_iter` over 4096 records on 2 pinned rayon workers, each task checks out a buffer and writes 64 bytes; per record; 4 KiB `Vec<u8>`",
     ),
+    (
+        "pipeline_1to1_d8-vec4k",
+        "1 producer, 1 consumer through `crossbeam_channel::bounded(8)`, checked out at the start and dropped at the end; threads pinned round-robin; per element; 4 KiB `Vec<u8>`",
+    ),
+    (
+        "pipeline_1to1_d64-vec4k",
+        "1 producer, 1 consumer through `crossbeam_channel::bounded(64)`, checked out at the start and dropped at the end; threads pinned round-robin; per element; 4 KiB `Vec<u8>`",
+    ),
+    (
+        "pipeline_4to1_d8-vec4k",
+        "4 producers, 1 consumer through `crossbeam_channel::bounded(8)`, checked out at the start and dropped at the end; threads pinned round-robin; per element; 4 KiB `Vec<u8>`",
+    ),
+    (
+        "pipeline_4to1_d64-vec4k",
+        "4 producers, 1 consumer through `crossbeam_channel::bounded(64)`, checked out at the start and dropped at the end; threads pinned round-robin; per element; 4 KiB `Vec<u8>`",
+    ),
+    (
+        "pipeline_1to4_d8-vec4k",
+        "1 producer, 4 consumers through `crossbeam_channel::bounded(8)`, checked out at the start and dropped at the end; threads pinned round-robin; per element; 4 KiB `Vec<u8>`",
+    ),
+    (
+        "pipeline_1to4_d64-vec4k",
+        "1 producer, 4 consumers through `crossbeam_channel::bounded(64)`, checked out at the start and dropped at the end; threads pinned round-robin; per element; 4 KiB `Vec<u8>`",
+    ),
+    (
+        "pipeline_1to4to1_d8-vec4k",
+        "1 producer, 4 workers passing each element on through a second channel, 1 final consumer through `crossbeam_channel::bounded(8)`, checked out at the start and dropped at the end; threads pinned round-robin; per element; 4 KiB `Vec<u8>`",
+    ),
+    (
+        "pipeline_1to4to1_d64-vec4k",
+        "1 producer, 4 workers passing each element on through a second channel, 1 final consumer through `crossbeam_channel::bounded(64)`, checked out at the start and dropped at the end; threads pinned round-robin; per element; 4 KiB `Vec<u8>`",
+    ),
 ];
 
 /// Median and extremes of some figures.
@@ -288,6 +339,9 @@ struct Row {
     vs_floor: Option<Spread>,
     /// Subject over `cachepool_borrow`, per run.
     vs_cachepool: Option<Spread>,
+    /// Elements created, and the most in flight, medians over the runs that recorded them.
+    created: Option<Spread>,
+    in_flight: Option<Spread>,
     runs: usize,
 }
 
@@ -296,7 +350,7 @@ type Summary = BTreeMap<String, BTreeMap<String, Row>>;
 
 fn summarise(runs: &[Vec<Measure>]) -> Summary {
     // group -> subject -> per-run (ns, ratio to floor, ratio to cachepool).
-    type PerRun = Vec<(f64, Option<f64>, Option<f64>)>;
+    type PerRun = Vec<(f64, Option<f64>, Option<f64>, Option<f64>, Option<f64>)>;
     let mut per: BTreeMap<String, BTreeMap<String, PerRun>> = BTreeMap::new();
     for run in runs {
         let find = |group: &str, subject: &str| {
@@ -311,7 +365,13 @@ fn summarise(runs: &[Vec<Measure>]) -> Summary {
                 .or_default()
                 .entry(m.subject.clone())
                 .or_default()
-                .push((m.ns, floor.map(|f| m.ns / f), cachepool.map(|c| m.ns / c)));
+                .push((
+                    m.ns,
+                    floor.map(|f| m.ns / f),
+                    cachepool.map(|c| m.ns / c),
+                    m.created,
+                    m.in_flight,
+                ));
         }
     }
     per.into_iter()
@@ -324,6 +384,8 @@ fn summarise(runs: &[Vec<Measure>]) -> Summary {
                         ns: Spread::of(xs.iter().map(|x| x.0).collect()).unwrap(),
                         vs_floor: Spread::of(xs.iter().filter_map(|x| x.1).collect()),
                         vs_cachepool: Spread::of(xs.iter().filter_map(|x| x.2).collect()),
+                        created: Spread::of(xs.iter().filter_map(|x| x.3).collect()),
+                        in_flight: Spread::of(xs.iter().filter_map(|x| x.4).collect()),
                         runs: xs.len(),
                     };
                     (subject, row)
@@ -494,8 +556,8 @@ fn group_table(rows: &BTreeMap<String, Row>) -> String {
     rows.sort_by(|a, b| a.ns.median.total_cmp(&b.ns.median));
     let runs = rows.iter().map(|r| r.runs).max().unwrap_or(1);
     let mut out = String::from(
-        "| subject | median | spread over runs | x floor | spread x floor | x cachepool |\n\
-         |---|--:|--:|--:|--:|--:|\n",
+        "| subject | median | spread over runs | x floor | spread x floor | x cachepool | created (in flight) |\n\
+         |---|--:|--:|--:|--:|--:|--:|\n",
     );
     for row in rows {
         let name = if row.subject.starts_with("cachepool") {
@@ -505,13 +567,18 @@ fn group_table(rows: &BTreeMap<String, Row>) -> String {
         };
         let _ = writeln!(
             out,
-            "| {name} | {} | {} | {} | {} | {} |",
+            "| {name} | {} | {} | {} | {} | {} | {} |",
             fmt_ns(row.ns.median),
             fmt_spread(&row.ns, fmt_ns, runs),
             row.vs_floor.map_or("–".into(), |s| fmt_ratio(s.median)),
             row.vs_floor
                 .map_or("–".into(), |s| fmt_spread(&s, fmt_ratio, runs)),
             row.vs_cachepool.map_or("–".into(), |s| fmt_ratio(s.median)),
+            match (row.created, row.in_flight) {
+                (Some(c), Some(f)) => format!("{:.0} ({:.0})", c.median, f.median),
+                (Some(c), None) => format!("{:.0}", c.median),
+                _ => "–".into(),
+            },
         );
     }
     out
@@ -982,7 +1049,13 @@ fn report(args: &[String]) -> Result<()> {
          | cachepool_borrow | `pool.checkout()`: guard borrowing the pool; the reset is a `Reset` type (`reset_with`), as for `cachepool_owned` and `cachepool_raw` |\n\
          | cachepool_closure | the same, with the reset given as a closure (`Builder::reset`) instead of a `Reset` type |\n\
          | cachepool_owned | `pool.checkout_owned()`: guard holding a clone of the pool's `Arc` |\n\
-         | cachepool_raw | `pool.get()` / `pool.put(x)` |\n\n",
+         | cachepool_raw | `pool.get()` / `pool.put(x)` |\n\
+         | regex_pool | `regex-automata` 0.4: `util::pool::Pool::get()` (the pool inside `regex`; owner-thread slot, stacks by thread id; no bound, reset by the adapter) |\n\
+         | rayon_map_init | `rayon` workload only, no pool: `par_iter().map_init(create, ..)`, one element per rayon job |\n\
+         | channel_u64 | `pipeline` workloads only, no pool: the same pipeline carrying a bare `u64` |\n\n\
+         **created (in flight)**: elements the subject built during its benchmark (all of \
+         criterion's runs; pipelines start fresh threads for each), and in pipelines the most \
+         checked out at once.\n\n",
     );
     let _ = writeln!(md, "## Results per workload\n");
     for (group, what) in GROUPS {

@@ -5,16 +5,61 @@
 //! element just stored) shows; read both.
 
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 /// Most idle elements any subject keeps; every bounded pool in the run is built with it.
 pub const POOL_SIZE: usize = 1024;
+
+/// Elements built by [`Element::create`] since the last [`reset_created`]: every subject's
+/// generator goes through `create`, so this counts what each subject made during its benchmark
+/// (the "elements created per subject").
+///
+/// Sharded by thread, one cache line per slot: a single shared counter would put a contended
+/// read-modify-write on every checkout of `no_pool` (which creates on every checkout) and skew
+/// its multi-threaded times; a thread bumping its own slot costs about as much as a plain add.
+static CREATED: [Slot; SLOTS] = [const { Slot(AtomicU64::new(0)) }; SLOTS];
+
+/// Slots of [`CREATED`]; threads beyond it share slots (still correct, only slower).
+const SLOTS: usize = 64;
+
+/// One counter on its own cache line.
+#[repr(align(128))]
+struct Slot(AtomicU64);
+
+/// Next slot handed to a thread that creates its first element.
+static NEXT_SLOT: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    /// This thread's slot of [`CREATED`].
+    static MY_SLOT: usize = NEXT_SLOT.fetch_add(1, Relaxed) % SLOTS;
+}
+
+/// Starts a new count of created elements (before a subject is built; no element may be
+/// created concurrently).
+pub fn reset_created() {
+    for slot in &CREATED {
+        slot.0.store(0, Relaxed);
+    }
+}
+
+/// Elements created since the last [`reset_created`] (exact once the creating threads have
+/// been joined).
+pub fn created() -> u64 {
+    CREATED.iter().map(|slot| slot.0.load(Relaxed)).sum()
+}
+
+/// Counts one created element; called by every [`Element::create`].
+#[inline]
+fn count_created() {
+    MY_SLOT.with(|&i| CREATED[i].0.fetch_add(1, Relaxed));
+}
 
 /// An element the subjects pool.
 pub trait Element: Send + Sync + 'static {
     /// Short name, used in benchmark ids (`st_hit-vec4k`).
     const NAME: &'static str;
 
-    /// Builds a new element (the generator every pool is given).
+    /// Builds a new element (the generator every pool is given), counted in [`created`].
     fn create() -> Self;
 
     /// Readies a returned element for reuse (the reset hook, where the pool has one).
@@ -46,6 +91,7 @@ impl Element for Vec4k {
     const NAME: &'static str = "vec4k";
 
     fn create() -> Self {
+        count_created();
         Vec::with_capacity(VEC_CAPACITY)
     }
 
@@ -75,6 +121,7 @@ impl Element for Box64 {
     const NAME: &'static str = "box64";
 
     fn create() -> Self {
+        count_created();
         Box::new([0; 64])
     }
 

@@ -258,6 +258,30 @@ impl Workload for Rayon {
     }
 }
 
+impl Rayon {
+    /// The same pass through rayon's `map_init` instead of a pool: each rayon job builds one
+    /// element with `init` and reuses it for the records it runs. Not a subject (it has no
+    /// take/give to share with other workloads); its created count is how often rayon ran
+    /// `init`, which grows with the jobs rayon splits the pass into, not with the workers.
+    pub fn measure_map_init<E: Element>(&self, b: &mut Bencher<'_>) {
+        let records: Vec<u64> = (0..RECORDS as u64).collect();
+        let pass = || {
+            rayon_pool().install(|| {
+                records
+                    .par_iter()
+                    .map_init(E::create, |element, &record| {
+                        let sum = element.fill(record);
+                        element.reset();
+                        sum
+                    })
+                    .sum::<u64>()
+            })
+        };
+        black_box(pass());
+        b.iter(pass);
+    }
+}
+
 /// One rayon pool for the whole run, one worker per core, each pinned to its core.
 fn rayon_pool() -> &'static rayon::ThreadPool {
     static POOL: OnceLock<rayon::ThreadPool> = OnceLock::new();
@@ -286,7 +310,7 @@ pub fn pin_to(i: usize) {
 }
 
 /// Spawns a scoped thread pinned to core `i` (modulo the cores) that runs `f`.
-fn spawn_pinned<'scope, T: Send + 'scope>(
+pub fn spawn_pinned<'scope, T: Send + 'scope>(
     scope: &'scope Scope<'scope, '_>,
     i: usize,
     f: impl FnOnce() -> T + Send + 'scope,
