@@ -394,8 +394,16 @@ impl<T: Send + 'static> Shared<T> {
             if !thread_exit::register(pool) {
                 return None;
             }
+            // The slot may have served a thread that exited: what that thread took and gave
+            // says nothing of this one.
+            let (gets, puts) = (shard.stats.get.read(), shard.stats.put.read());
             // SAFETY: as above.
-            unsafe { shard.with_list(|list| list.registered = true) };
+            unsafe {
+                shard.with_list(|list| {
+                    list.registered = true;
+                    (list.balance, list.gets_seen, list.puts_seen) = (0, gets, puts);
+                })
+            };
         }
         Some((shard, self.catch_up(shard)))
     }

@@ -74,17 +74,23 @@ impl InFlight {
 
 /// Runs `elements` through `shape` on `pool`, then checks the ledger on the quiet pool.
 fn run(pool: CachePool<Tracked>, ledger: &Arc<Ledger>, shape: Shape, taking: Taking) -> Run {
-    let elements = scale(4_000, 40);
     let handle = Handle {
         pool,
         ledger: Arc::clone(ledger),
     };
+    run_on(&handle, shape, taking)
+}
+
+/// [`run`] on a pool that may have run pipelines before (whose `get` count it adds to).
+fn run_on(handle: &Handle, shape: Shape, taking: Taking) -> Run {
+    let elements = scale(4_000, 40);
+    let (ledger, gets_before) = (&handle.ledger, handle.pool.stats().get);
     let in_flight = InFlight::default();
     let (to_next, from_producers) = bounded::<Parcel>(shape.depth);
     let (to_consumers, from_middle) = bounded::<Parcel>(shape.depth);
     thread::scope(|s| {
         for p in 0..shape.producers {
-            let (handle, to_next, in_flight) = (&handle, to_next.clone(), &in_flight);
+            let (to_next, in_flight) = (to_next.clone(), &in_flight);
             let count = elements / shape.producers + usize::from(p < elements % shape.producers);
             s.spawn(move || produce(handle, taking, count, &to_next, in_flight));
         }
@@ -100,7 +106,7 @@ fn run(pool: CachePool<Tracked>, ledger: &Arc<Ledger>, shape: Shape, taking: Tak
         };
         drop(to_consumers);
         for _ in 0..shape.consumers {
-            let (handle, from, in_flight) = (&handle, consumer_input.clone(), &in_flight);
+            let (from, in_flight) = (consumer_input.clone(), &in_flight);
             s.spawn(move || consume(handle, &from, in_flight));
         }
     });
@@ -108,7 +114,7 @@ fn run(pool: CachePool<Tracked>, ledger: &Arc<Ledger>, shape: Shape, taking: Tak
     if let Err(e) = ledger.check_quiet(&stats, handle.pool.pool_size()) {
         panic!("{shape:?}: {e}");
     }
-    assert_eq!(stats.get, elements as u64);
+    assert_eq!(stats.get - gets_before, elements as u64);
     Run {
         stats,
         in_flight: in_flight.most.load(Relaxed),
@@ -193,4 +199,28 @@ fn one_to_four_builds_what_is_in_flight() {
 fn one_to_four_to_one_builds_what_is_in_flight() {
     check(shape(1, 4, 1, 8), Taking::OwnedGuard);
     check(shape(1, 4, 1, 64), Taking::Raw);
+}
+
+/// Each run starts new threads, which take over the pool's per-thread slots of the threads
+/// that exited: a consumer in the slot of an exited producer must not be taken for a thread
+/// that takes, and hoard.
+#[test]
+fn runs_on_fresh_threads_build_no_more_than_the_first() {
+    let ledger = Ledger::new();
+    let handle = Handle {
+        pool: builder(&ledger).build(),
+        ledger: Arc::clone(&ledger),
+    };
+    let mut in_flight = 0;
+    for run in 0..scale(10, 2) {
+        let taking = [Taking::Raw, Taking::OwnedGuard][run % 2];
+        in_flight = in_flight.max(run_on(&handle, shape(4, 0, 1, 8), taking).in_flight);
+        let stats = handle.pool.stats();
+        assert!(
+            stats.new as usize <= in_flight + SLACK,
+            "run {run}: {stats} for {in_flight} in flight"
+        );
+    }
+    drop(handle);
+    ledger.assert_all_accounted_for();
 }
