@@ -7,10 +7,11 @@
 //! ```
 //!
 //! This is the producer/consumer pattern, a pool's hardest case: every buffer is taken on a
-//! worker and given back on the collector. Given-back buffers land in the collector's own list;
-//! when that list is full, half of it spills to the pool's global shard, and a worker whose list
-//! is empty refills from there (`hits_global` in the stats). So the pool creates about as many
-//! buffers as are in flight at once, however many jobs run.
+//! worker and given back on the collector. The collector gives back far more than it takes, so
+//! the pool keeps only a few buffers in its list and moves them to the pool's global shard in
+//! small batches, where a worker whose list is empty finds them (`hits_global` in the stats).
+//! So with the default settings the pool creates about as many buffers as are in flight at
+//! once, however many jobs run.
 
 use std::error::Error;
 use std::io::{self, Write as _};
@@ -67,10 +68,6 @@ fn main() -> Result<(), Box<dyn Error>> {
             buffer.capacity() <= BUFFER_CAPACITY
         })
         .pool_size(256)
-        // Every buffer comes back on the collector: its list spills a batch of 8 to the global
-        // shard once it holds 16, and a worker refills 8 at a time from there. (The default
-        // depends on the number of CPUs; 0 would send every buffer through the global shard.)
-        .thread_capacity(16)
         .build();
 
     // Bounded channels keep the number of buffers in flight, and so in the pool, bounded.
