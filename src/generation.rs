@@ -10,9 +10,7 @@
 //! its unused budget at that thread's next use of the pool (or at its exit), never by the
 //! thread that asked.
 
-use std::sync::Mutex;
-
-use std::sync::atomic::{AtomicU64, Ordering};
+use crate::sync::{AtomicU64, Mutex, Ordering};
 
 /// The pool's generation, padded to its own cache line: every hot path reads it, and only
 /// `clear()`, `trim()` and a request for budget write it.
@@ -55,6 +53,7 @@ pub(crate) enum CatchUp {
 }
 
 impl Generations {
+    /// Generation 0, nothing cleared or trimmed.
     pub(crate) fn new() -> Self {
         Generations {
             current: AtomicU64::new(0),
@@ -118,5 +117,87 @@ impl Generations {
         }
         self.current.store(next, Ordering::Release);
         trims
+    }
+}
+
+/// Model-checks the generations against the budget:
+/// `LOOM_MAX_PREEMPTIONS=3 RUSTFLAGS="--cfg loom" cargo test --release --lib loom`.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use loom::sync::Arc;
+
+    use super::{CatchUp, Event, Generations};
+    use crate::budget::Budget;
+
+    /// A list that catches up while a `clear()` and a budget request start generations: a
+    /// catch-up that reads the clear's generation, or a later one, always closes everything,
+    /// so no element a `clear()` asked to close escapes it through a budget request's
+    /// generation.
+    #[test]
+    fn a_catch_up_that_sees_a_clear_closes_everything() {
+        loom::model(|| {
+            let generations = Arc::new(Generations::new());
+            let clear = {
+                let g = Arc::clone(&generations);
+                loom::thread::spawn(move || {
+                    g.advance(Event::Clear);
+                })
+            };
+            let request = {
+                let g = Arc::clone(&generations);
+                loom::thread::spawn(move || {
+                    g.advance(Event::BudgetRequest);
+                })
+            };
+            let (seen, action) = generations.catch_up(0);
+            clear.join().unwrap();
+            request.join().unwrap();
+            let cleared_at = generations.cleared_at.load(loom::sync::atomic::Ordering::SeqCst);
+            if seen >= cleared_at {
+                assert_eq!(action, CatchUp::Clear, "generation {seen}, cleared at {cleared_at}");
+            } else {
+                assert!(matches!(action, CatchUp::Current | CatchUp::Release));
+            }
+        });
+    }
+
+    /// The budget request: a thread holding 2 units for 1 idle element, and a thread whose
+    /// put found the budget spent and asks. If the holder's next use sees the request, it gives
+    /// its unused unit back and the asker's next lease gets it; in every interleaving the units
+    /// add up to the pool size.
+    #[test]
+    fn a_budget_request_brings_back_the_units_a_thread_does_not_use() {
+        loom::model(|| {
+            const POOL_SIZE: usize = 2;
+            let budget = Arc::new(Budget::new(POOL_SIZE));
+            let generations = Arc::new(Generations::new());
+            assert_eq!(budget.lease(2), 2, "the holder's lease");
+            let holder = {
+                let (budget, generations) = (Arc::clone(&budget), Arc::clone(&generations));
+                loom::thread::spawn(move || {
+                    // The holder's next use: catch up, give back what one element does not use.
+                    let (_, action) = generations.catch_up(0);
+                    if action != CatchUp::Current {
+                        budget.release(1);
+                        return 1;
+                    }
+                    2
+                })
+            };
+            let asker = {
+                let (budget, generations) = (Arc::clone(&budget), Arc::clone(&generations));
+                loom::thread::spawn(move || {
+                    let first = budget.lease(1);
+                    generations.advance(Event::BudgetRequest);
+                    first
+                })
+            };
+            let held = holder.join().unwrap();
+            let first = asker.join().unwrap();
+            assert_eq!(first, 0, "every unit was leased");
+            let later = budget.lease(1);
+            assert_eq!(held + later, POOL_SIZE, "a unit was created or lost");
+            assert_eq!(later, POOL_SIZE - held);
+        });
     }
 }
