@@ -115,7 +115,7 @@ impl<T: Send + 'static> CachePool<T> {
 }
 
 impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
-    /// Takes an idle element, or creates one; the seed's `get()`.
+    /// Takes an idle element, or creates one; `get()` of Python's `cachepool`.
     ///
     /// The element is the one this thread returned most recently (per-thread lists are LIFO),
     /// else one from the global shard, else a new one. Give it back with [`put`](Self::put)
@@ -206,7 +206,7 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
         shared.get_slow()
     }
 
-    /// Gives an element back; the seed's `put(element)`.
+    /// Gives an element back; `put(element)` of Python's `cachepool`.
     ///
     /// The reset hooks run first and may refuse the element: the pool's [`Reset`] type `R`,
     /// then the closure given to [`Builder::reset`], if any. A kept element goes into the
@@ -329,8 +329,8 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
         }
     }
 
-    /// Closes an element: hands it to the close callback, or drops it if there is none; the
-    /// seed's `close(element)`. Use it for an element that is broken.
+    /// Closes an element: hands it to the close callback, or drops it if there is none;
+    /// `close(element)` of Python's `cachepool`. Use it for an element that is broken.
     ///
     /// ```
     /// let pool = cachepool::CachePool::new(String::new);
