@@ -4,6 +4,7 @@
 //! | module | what it pins down |
 //! |---|---|
 //! | `seed` | every case of Python's `cachepool` test suite, ported |
+//! | `adoption` | error conversions, unwind safety, a pool in a `static`, naming a pool with a `Reset` type |
 //! | `guards` | borrowing and owned guards, the reset hook, `Send`/`Sync` |
 //! | `reset` | reset hooks chosen by type (`Reset`), alone and beside a closure |
 //! | `wrapper` | each row of the `CacheWrapper` table |
@@ -18,6 +19,7 @@
 
 mod common;
 
+mod adoption;
 mod concurrency;
 mod guards;
 mod lifecycle;
