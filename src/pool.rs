@@ -566,3 +566,24 @@ impl<T: Send + 'static, R: Reset<T>> fmt::Debug for CachePool<T, R> {
             .finish_non_exhaustive()
     }
 }
+
+/// A pool may be used inside [`catch_unwind`](std::panic::catch_unwind) and after it: a panic
+/// never leaves the pool in a state another user can observe as broken.
+///
+/// Soundness of the claim (unwind safety is a promise about logic, not memory): the pool's own
+/// state is its ledger (budget, lists, counters), and every path that can unwind through it
+/// (a generator, reset hook, validator or close callback that panics, or a panic in the
+/// caller while a guard is alive) restores that ledger before the panic leaves the pool, and
+/// closes the element involved instead of keeping it. Elements are never visible while idle;
+/// an element a user holds is the user's, and a guard that drops during a panic closes its
+/// element, so no element caught half-updated is handed out again. Nothing is poisoned: the
+/// pool keeps working after the panic. The hooks' own captured state is theirs: they are
+/// `Send + Sync` closures, whose shared state is usually behind a `Mutex` (which poisons) or
+/// atomics.
+impl<T: Send + 'static, R> std::panic::UnwindSafe for CachePool<T, R> {}
+
+/// Sharing `&CachePool` across a [`catch_unwind`](std::panic::catch_unwind) boundary is safe
+/// for the reasons given on the `UnwindSafe` impl: every method of the pool takes `&self`,
+/// and each restores the pool's ledger and closes the element involved before a panic leaves
+/// it.
+impl<T: Send + 'static, R> std::panic::RefUnwindSafe for CachePool<T, R> {}

@@ -1,6 +1,7 @@
 //! The context wrapper of Python's `cachepool`: run a closure on a checked-out element.
 
 use std::fmt;
+use std::panic::{RefUnwindSafe, UnwindSafe};
 
 use crate::error::CachePoolGeneratorError;
 use crate::guard::Checkout;
@@ -271,3 +272,14 @@ impl<T: Send + 'static, D, R: Reset<T>> fmt::Debug for CacheWrapper<T, D, R> {
             .finish_non_exhaustive()
     }
 }
+
+/// A wrapper used inside [`catch_unwind`](std::panic::catch_unwind): its pool is unwind safe
+/// (see [`CachePool`]'s impl), and each [`run`](CacheWrapper::run) closes its element when the
+/// job or the decider panics, so what is left to vouch for is the decider's own state, hence
+/// `D: UnwindSafe`. Closures and [`NeverReuse`] qualify unless they capture a `Cell`-like
+/// value by reference.
+impl<T: Send + 'static, D: UnwindSafe, R> UnwindSafe for CacheWrapper<T, D, R> {}
+
+/// `&CacheWrapper` across [`catch_unwind`](std::panic::catch_unwind): as for `UnwindSafe`, the
+/// pool and the element are taken care of; the decider is shared, so `D: RefUnwindSafe`.
+impl<T: Send + 'static, D: RefUnwindSafe, R> RefUnwindSafe for CacheWrapper<T, D, R> {}
