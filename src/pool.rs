@@ -498,16 +498,18 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
 
     /// The pool's statistics, added up over every thread's shard now.
     ///
-    /// Exact on a quiet pool; see [`Stats`] for what the figures mean while threads work.
+    /// Exact on a quiet pool; while threads work, each figure is off by at most the events
+    /// counted during the reading, and `idle` is never above [`pool_size`](Self::pool_size)
+    /// (see [`Stats`]).
     ///
     /// ```
     /// let pool = cachepool::CachePool::new(|| 0u64);
     /// pool.put(pool.get());
-    /// println!("{}", pool.stats()); // new=1 get=1 put=1 closed=0 ... idle=1
+    /// println!("{}", pool.stats()); // new=1 get=1 put=1 closed=0 ... idle=1 checked_out=0
     /// assert_eq!(pool.stats().idle, 1);
     /// ```
     pub fn stats(&self) -> Stats {
-        self.shared.stats()
+        self.shared.stats().capped_at(self.pool_size())
     }
 
     /// The most idle elements the pool keeps, across all threads.
