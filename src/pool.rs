@@ -26,7 +26,52 @@ use crate::stats::Stats;
 ///
 /// `R` is the pool's [`Reset`] type, the hook that readies each element given back, chosen at
 /// compile time ([`Builder::reset_with`]); the default, [`NoReset`], leaves elements as they
-/// are.
+/// are. [`Reset`] shows how to name such a pool (a type alias such as
+/// `type BufPool = CachePool<Vec<u8>, Clear>;`).
+///
+/// # A pool in a `static`
+///
+/// A service often holds its pool in a `static`, built on first use by
+/// [`LazyLock`](std::sync::LazyLock):
+///
+/// ```
+/// use std::sync::LazyLock;
+/// use cachepool::{CachePool, Clear};
+///
+/// static BUFFERS: LazyLock<CachePool<Vec<u8>, Clear>> = LazyLock::new(|| {
+///     CachePool::builder(|| Vec::with_capacity(64 * 1024))
+///         .reset_with::<Clear>()
+///         .pool_size(256)
+///         .build()
+/// });
+///
+/// fn handle(request: &[u8]) -> usize {
+///     let mut buf = BUFFERS.checkout();
+///     buf.extend_from_slice(request);
+///     buf.len()
+/// }
+///
+/// let workers: Vec<_> = (0..4)
+///     .map(|_| std::thread::spawn(|| (0..100).map(|_| handle(b"GET /")).sum::<usize>()))
+///     .collect();
+/// for worker in workers {
+///     assert_eq!(worker.join().unwrap(), 500);
+/// }
+/// assert_eq!(BUFFERS.stats().get, 400);
+/// assert_eq!(BUFFERS.stats().checked_out, 0);
+///
+/// // At shutdown, if the close callback must see every element:
+/// BUFFERS.clear();
+/// assert_eq!(BUFFERS.stats().idle, 0);
+/// ```
+///
+/// A `static` is never dropped, so the pool's last handle never drops either: at process exit
+/// its idle elements are not handed to the close callback (their memory simply goes with the
+/// process). If the callback must see them (to flush or log), call [`clear`](Self::clear) at
+/// shutdown, once the threads that use the pool are joined (`JoinHandle::join` returns after
+/// a thread's exit handlers ran, which move its idle elements to the global shard; leaving a
+/// `thread::scope` does not wait for them). Elements idle in the list of a thread still
+/// running are closed by that thread at its next use of the pool, or when it exits.
 ///
 /// Elements must be `Send` (they move between threads through the global shard):
 ///

@@ -5,9 +5,12 @@ use std::cell::Cell;
 use std::error::Error as _;
 use std::io::{self, ErrorKind};
 use std::panic::{RefUnwindSafe, UnwindSafe};
+use std::sync::LazyLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use cachepool::{
-    CachePool, CachePoolGeneratorError, CacheWrapper, Checkout, Clear, OwnedCheckout, make_wrapper,
+    CachePool, CachePoolGeneratorError, CacheWrapper, Checkout, Clear, OwnedCheckout, Reset,
+    make_wrapper,
 };
 
 use crate::common::{Site, expect_injected, inject, silence_injected_panics};
@@ -111,4 +114,87 @@ fn catch_unwind_around_a_checkout_needs_no_assert_unwind_safe() {
     let stats = pool.stats();
     assert_eq!((stats.closed, stats.idle), (1, 0));
     assert_eq!(*pool.checkout(), [0u8; 8]);
+}
+
+/// Elements the static pool below closed.
+static CLOSED: AtomicUsize = AtomicUsize::new(0);
+
+/// A pool in a `static`, as a service holds one.
+static BUFFERS: LazyLock<CachePool<Vec<u8>, Clear>> = LazyLock::new(|| {
+    CachePool::builder(|| Vec::with_capacity(1024))
+        .reset_with::<Clear>()
+        .close_callback(|_| {
+            CLOSED.fetch_add(1, Ordering::Relaxed);
+        })
+        .pool_size(64)
+        .build()
+});
+
+/// A static pool works from every thread; nothing is closed until the program calls
+/// `clear()`, since a static is never dropped; `clear()` then closes every idle element.
+#[test]
+fn a_pool_in_a_lazylock_static_closes_idle_elements_only_on_clear() {
+    let workers: Vec<_> = (0..4u8)
+        .map(|t| {
+            std::thread::spawn(move || {
+                for i in 0..100 {
+                    let mut a = BUFFERS.checkout();
+                    let b = BUFFERS.checkout_owned(); // two at once: more than one element
+                    a.push(t + i);
+                    assert_eq!(b.len(), 0, "emptied by Clear");
+                }
+            })
+        })
+        .collect();
+    // `join` returns once a thread's exit handlers ran: its list moved to the global shard.
+    // (Leaving `thread::scope` does not wait for that.)
+    for worker in workers {
+        worker.join().unwrap();
+    }
+    let stats = BUFFERS.stats();
+    assert_eq!((stats.get, stats.checked_out), (800, 0));
+    assert!(stats.idle >= 2, "{stats}");
+    assert_eq!(CLOSED.load(Ordering::Relaxed) as u64, stats.closed);
+    assert_eq!(stats.closed, 0, "nothing closed without clear(): {stats}");
+    BUFFERS.clear();
+    let after = BUFFERS.stats();
+    assert_eq!(after.idle, 0, "{after}");
+    assert_eq!(CLOSED.load(Ordering::Relaxed), stats.idle);
+    assert_eq!(after.new, after.closed + after.detached);
+}
+
+/// The naming the `Reset` docs recommend: an alias for the pool's type, in a struct field and
+/// signatures, and functions generic over the `Reset` type.
+type BufPool = CachePool<Vec<u8>, Clear>;
+
+struct Service {
+    buffers: BufPool,
+}
+
+fn fill(pool: &BufPool, bytes: &[u8]) -> usize {
+    let mut buf = pool.checkout();
+    buf.extend_from_slice(bytes);
+    buf.len()
+}
+
+fn capacity_of_next<R: Reset<Vec<u8>>>(pool: &CachePool<Vec<u8>, R>) -> usize {
+    pool.checkout().capacity()
+}
+
+#[test]
+fn a_pool_with_a_reset_type_is_named_by_an_alias_or_a_generic_parameter() {
+    let service = Service {
+        buffers: CachePool::builder(|| Vec::with_capacity(32))
+            .reset_with::<Clear>()
+            .build(),
+    };
+    assert_eq!(fill(&service.buffers, b"abc"), 3);
+    assert_eq!(fill(&service.buffers, b"de"), 2, "cleared in between");
+    assert!(capacity_of_next(&service.buffers) >= 32);
+    let plain: CachePool<Vec<u8>> = CachePool::new(|| Vec::with_capacity(8));
+    assert!(capacity_of_next(&plain) >= 8);
+    let guard: Checkout<'_, Vec<u8>, Clear> = service.buffers.checkout();
+    let owned: OwnedCheckout<Vec<u8>, Clear> = service.buffers.checkout_owned();
+    drop((guard, owned));
+    assert_eq!(service.buffers.stats().new, 2);
 }
