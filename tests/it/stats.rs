@@ -86,7 +86,7 @@ fn readings_under_load_stay_within_their_bounds_and_are_exact_when_quiet() {
                     let held: Vec<_> = (0..HELD).map(|_| pool.checkout()).collect();
                     drop(held);
                     let v = pool.get();
-                    if (round + t) % 7 == 0 {
+                    if (round + t).is_multiple_of(7) {
                         pool.close(v);
                     } else {
                         pool.put(v);
@@ -128,7 +128,7 @@ fn readings_under_load_stay_within_their_bounds_and_are_exact_when_quiet() {
                 during.checked_out
             );
             overlapped += usize::from(events > 0);
-            if readings % 64 == 0 {
+            if readings.is_multiple_of(64) {
                 std::thread::yield_now();
             }
         }
@@ -160,7 +160,7 @@ impl Drop for StopOnDrop<'_> {
 #[cfg(feature = "serde")]
 #[test]
 fn stats_serde_round_trips_through_json() {
-    let pool = CachePool::new(|| 0u8);
+    let pool = CachePool::new(String::new);
     pool.put(pool.get());
     let held = pool.get();
     let stats = pool.stats();
