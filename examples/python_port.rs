@@ -92,9 +92,10 @@ enum JobError {
     Element(String),
 }
 
-// `CacheWrapper::run` needs this: if the wrapper's own pool cannot create an element, that
-// error reaches the caller as a `JobError` (and the decider is not asked, as in Python, where
-// `__enter__` raises before the block runs). `?` on a pool's `try_` methods uses it too.
+// `?` on a pool's `try_` methods inside a job uses this. `CacheWrapper::try_run` uses it too,
+// on a pool whose generator may fail: the generator's failure reaches the caller as a
+// `JobError` (and the decider is not asked, as in Python, where `__enter__` raises before the
+// block runs). This pool's generator cannot fail, so the synopsis uses `run`.
 impl From<CachePoolGeneratorError> for JobError {
     fn from(e: CachePoolGeneratorError) -> Self {
         JobError::Pool(e.into())

@@ -121,11 +121,29 @@ impl Error for CachePoolError {
     }
 }
 
-/// So that jobs run by a [`CacheWrapper`](crate::CacheWrapper) may return `std::io::Error`
-/// (the wrapper converts a generator failure into the job's error type).
+/// So that code returning `std::io::Error` can use `?` on the pool's `try_` methods, and jobs
+/// run by [`CacheWrapper::try_run`](crate::CacheWrapper::try_run) may return `std::io::Error`.
+///
+/// When the generator's own error is an `std::io::Error`, its [`ErrorKind`](std::io::ErrorKind)
+/// is kept (a template that is not there stays `NotFound`); any other error becomes
+/// `ErrorKind::Other`. The `CachePoolGeneratorError` is the resulting error's
+/// [`get_ref`](std::io::Error::get_ref), and the generator's error its
+/// [`source`](Error::source).
+///
+/// ```
+/// use std::io::{self, ErrorKind};
+///
+/// let pool = cachepool::CachePool::try_builder(|| std::fs::read("/no/such/template")).build();
+/// let read = || -> io::Result<usize> { Ok(pool.try_checkout()?.len()) };
+/// assert_eq!(read().unwrap_err().kind(), ErrorKind::NotFound);
+/// ```
 impl From<CachePoolGeneratorError> for std::io::Error {
     fn from(e: CachePoolGeneratorError) -> Self {
-        std::io::Error::other(e)
+        let kind = e
+            .get_ref()
+            .downcast_ref::<std::io::Error>()
+            .map_or(std::io::ErrorKind::Other, std::io::Error::kind);
+        std::io::Error::new(kind, e)
     }
 }
 

@@ -152,9 +152,15 @@ mod loom_tests {
             let (seen, action) = generations.catch_up(0);
             clear.join().unwrap();
             request.join().unwrap();
-            let cleared_at = generations.cleared_at.load(loom::sync::atomic::Ordering::SeqCst);
+            let cleared_at = generations
+                .cleared_at
+                .load(loom::sync::atomic::Ordering::SeqCst);
             if seen >= cleared_at {
-                assert_eq!(action, CatchUp::Clear, "generation {seen}, cleared at {cleared_at}");
+                assert_eq!(
+                    action,
+                    CatchUp::Clear,
+                    "generation {seen}, cleared at {cleared_at}"
+                );
             } else {
                 assert!(matches!(action, CatchUp::Current | CatchUp::Release));
             }

@@ -4,6 +4,7 @@ use std::borrow::Borrow;
 use std::fmt;
 use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
+use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::ptr;
 
 use crate::pool::CachePool;
@@ -151,3 +152,36 @@ impl<T: Send + 'static, R: Reset<T>> OwnedCheckout<T, R> {
 }
 
 guard_impls!(OwnedCheckout);
+
+/// A borrowing guard moved into [`catch_unwind`](std::panic::catch_unwind) is unwind safe
+/// when its element is: should the closure panic, the guard drops during the unwind and
+/// closes the element, so the pool never hands it out again. The element itself is what the
+/// user could still observe (through state it shares with the outside), so `T: UnwindSafe` is
+/// required; the pool is [`RefUnwindSafe`](std::panic::RefUnwindSafe) whatever `T` is.
+impl<T: Send + 'static + UnwindSafe, R: Reset<T>> UnwindSafe for Checkout<'_, T, R> {}
+
+/// `&Checkout` gives `&T`: a closure that panics in the middle of an update through `T`'s
+/// interior mutability (a `Cell`, a `RefCell`) would leave it half-updated for code after the
+/// [`catch_unwind`](std::panic::catch_unwind), with the guard still alive. So a reference to a
+/// guard is unwind safe only when `T: RefUnwindSafe`:
+///
+/// ```compile_fail
+/// let pool = cachepool::CachePool::new(|| std::cell::Cell::new(0u32));
+/// let guard = pool.checkout();
+/// // `Cell` is not `RefUnwindSafe`, so neither is the guard: this does not compile.
+/// let _ = std::panic::catch_unwind(|| guard.get());
+/// ```
+///
+/// ```
+/// let pool = cachepool::CachePool::new(|| vec![1u32, 2, 3]);
+/// let guard = pool.checkout();
+/// assert_eq!(std::panic::catch_unwind(|| guard.len()).unwrap(), 3);
+/// ```
+impl<T: Send + 'static + RefUnwindSafe, R: Reset<T>> RefUnwindSafe for Checkout<'_, T, R> {}
+
+/// As for [`Checkout`]: moved into [`catch_unwind`](std::panic::catch_unwind), the owned guard
+/// closes its element if the closure panics; its pool handle is unwind safe whatever `T` is.
+impl<T: Send + 'static + UnwindSafe, R: Reset<T>> UnwindSafe for OwnedCheckout<T, R> {}
+
+/// As for [`Checkout`]: `&OwnedCheckout` gives `&T`, so `T: RefUnwindSafe` is required.
+impl<T: Send + 'static + RefUnwindSafe, R: Reset<T>> RefUnwindSafe for OwnedCheckout<T, R> {}

@@ -1,9 +1,19 @@
+// The README is the crate's front page. Its links to `docs/*.md` work on GitHub; on docs.rs
+// those pages are the modules of `docs`. A link reference defined first wins, so these
+// definitions, placed before the README's own, point its links at the modules.
+#![doc = "[migrating]: crate::docs::migrating_from_python"]
+#![doc = "[design]: crate::docs::design"]
+#![doc = "[reliability]: crate::docs::reliability"]
+#![doc = "[benchmarks]: crate::docs::benchmarks"]
+#![doc = "[changelog]: crate::docs::changelog"]
+#![doc = ""]
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs, rust_2018_idioms, unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 
 mod budget;
 mod builder;
+pub mod docs;
 mod error;
 mod generation;
 mod global;

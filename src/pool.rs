@@ -26,7 +26,52 @@ use crate::stats::Stats;
 ///
 /// `R` is the pool's [`Reset`] type, the hook that readies each element given back, chosen at
 /// compile time ([`Builder::reset_with`]); the default, [`NoReset`], leaves elements as they
-/// are.
+/// are. [`Reset`] shows how to name such a pool (a type alias such as
+/// `type BufPool = CachePool<Vec<u8>, Clear>;`).
+///
+/// # A pool in a `static`
+///
+/// A service often holds its pool in a `static`, built on first use by
+/// [`LazyLock`](std::sync::LazyLock):
+///
+/// ```
+/// use std::sync::LazyLock;
+/// use cachepool::{CachePool, Clear};
+///
+/// static BUFFERS: LazyLock<CachePool<Vec<u8>, Clear>> = LazyLock::new(|| {
+///     CachePool::builder(|| Vec::with_capacity(64 * 1024))
+///         .reset_with::<Clear>()
+///         .pool_size(256)
+///         .build()
+/// });
+///
+/// fn handle(request: &[u8]) -> usize {
+///     let mut buf = BUFFERS.checkout();
+///     buf.extend_from_slice(request);
+///     buf.len()
+/// }
+///
+/// let workers: Vec<_> = (0..4)
+///     .map(|_| std::thread::spawn(|| (0..100).map(|_| handle(b"GET /")).sum::<usize>()))
+///     .collect();
+/// for worker in workers {
+///     assert_eq!(worker.join().unwrap(), 500);
+/// }
+/// assert_eq!(BUFFERS.stats().get, 400);
+/// assert_eq!(BUFFERS.stats().checked_out, 0);
+///
+/// // At shutdown, if the close callback must see every element:
+/// BUFFERS.clear();
+/// assert_eq!(BUFFERS.stats().idle, 0);
+/// ```
+///
+/// A `static` is never dropped, so the pool's last handle never drops either: at process exit
+/// its idle elements are not handed to the close callback (their memory simply goes with the
+/// process). If the callback must see them (to flush or log), call [`clear`](Self::clear) at
+/// shutdown, once the threads that use the pool are joined (`JoinHandle::join` returns after
+/// a thread's exit handlers ran, which move its idle elements to the global shard; leaving a
+/// `thread::scope` does not wait for them). Elements idle in the list of a thread still
+/// running are closed by that thread at its next use of the pool, or when it exits.
 ///
 /// Elements must be `Send` (they move between threads through the global shard):
 ///
@@ -115,7 +160,7 @@ impl<T: Send + 'static> CachePool<T> {
 }
 
 impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
-    /// Takes an idle element, or creates one; the seed's `get()`.
+    /// Takes an idle element, or creates one; `get()` of Python's `cachepool`.
     ///
     /// The element is the one this thread returned most recently (per-thread lists are LIFO),
     /// else one from the global shard, else a new one. Give it back with [`put`](Self::put)
@@ -206,7 +251,7 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
         shared.get_slow()
     }
 
-    /// Gives an element back; the seed's `put(element)`.
+    /// Gives an element back; `put(element)` of Python's `cachepool`.
     ///
     /// The reset hooks run first and may refuse the element: the pool's [`Reset`] type `R`,
     /// then the closure given to [`Builder::reset`], if any. A kept element goes into the
@@ -329,8 +374,8 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
         }
     }
 
-    /// Closes an element: hands it to the close callback, or drops it if there is none; the
-    /// seed's `close(element)`. Use it for an element that is broken.
+    /// Closes an element: hands it to the close callback, or drops it if there is none;
+    /// `close(element)` of Python's `cachepool`. Use it for an element that is broken.
     ///
     /// ```
     /// let pool = cachepool::CachePool::new(String::new);
@@ -498,16 +543,18 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
 
     /// The pool's statistics, added up over every thread's shard now.
     ///
-    /// Exact on a quiet pool; see [`Stats`] for what the figures mean while threads work.
+    /// Exact on a quiet pool; while threads work, each figure is off by at most the events
+    /// counted during the reading, and `idle` is never above [`pool_size`](Self::pool_size)
+    /// (see [`Stats`]).
     ///
     /// ```
     /// let pool = cachepool::CachePool::new(|| 0u64);
     /// pool.put(pool.get());
-    /// println!("{}", pool.stats()); // new=1 get=1 put=1 closed=0 ... idle=1
+    /// println!("{}", pool.stats()); // new=1 get=1 put=1 closed=0 ... idle=1 checked_out=0
     /// assert_eq!(pool.stats().idle, 1);
     /// ```
     pub fn stats(&self) -> Stats {
-        self.shared.stats()
+        self.shared.stats().capped_at(self.pool_size())
     }
 
     /// The most idle elements the pool keeps, across all threads.
@@ -566,3 +613,24 @@ impl<T: Send + 'static, R: Reset<T>> fmt::Debug for CachePool<T, R> {
             .finish_non_exhaustive()
     }
 }
+
+/// A pool may be used inside [`catch_unwind`](std::panic::catch_unwind) and after it: a panic
+/// never leaves the pool in a state another user can observe as broken.
+///
+/// Soundness of the claim (unwind safety is a promise about logic, not memory): the pool's own
+/// state is its ledger (budget, lists, counters), and every path that can unwind through it
+/// (a generator, reset hook, validator or close callback that panics, or a panic in the
+/// caller while a guard is alive) restores that ledger before the panic leaves the pool, and
+/// closes the element involved instead of keeping it. Elements are never visible while idle;
+/// an element a user holds is the user's, and a guard that drops during a panic closes its
+/// element, so no element caught half-updated is handed out again. Nothing is poisoned: the
+/// pool keeps working after the panic. The hooks' own captured state is theirs: they are
+/// `Send + Sync` closures, whose shared state is usually behind a `Mutex` (which poisons) or
+/// atomics.
+impl<T: Send + 'static, R> std::panic::UnwindSafe for CachePool<T, R> {}
+
+/// Sharing `&CachePool` across a [`catch_unwind`](std::panic::catch_unwind) boundary is safe
+/// for the reasons given on the `UnwindSafe` impl: every method of the pool takes `&self`,
+/// and each restores the pool's ledger and closes the element involved before a panic leaves
+/// it.
+impl<T: Send + 'static, R> std::panic::RefUnwindSafe for CachePool<T, R> {}

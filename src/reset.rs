@@ -50,6 +50,51 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, VecDequ
 /// A closure given to [`Builder::reset`](crate::Builder::reset) as well runs after the type's
 /// `reset`, on the elements it keeps.
 ///
+/// # Naming a pool with a `Reset` type
+///
+/// `reset_with::<R>()` changes the pool's type from `CachePool<T>` to `CachePool<T, R>`, so a
+/// function taking `&CachePool<Vec<u8>>` does not accept it. Name the type once, with an
+/// alias, where the pool is defined, and use the alias in fields, statics and signatures;
+/// code that should work with any pool of that element type is generic over `R`:
+///
+/// ```
+/// use cachepool::{CachePool, Clear, Reset};
+///
+/// /// The pool of request buffers: emptied when given back.
+/// pub type BufPool = CachePool<Vec<u8>, Clear>;
+///
+/// pub fn buffer_pool() -> BufPool {
+///     CachePool::builder(|| Vec::with_capacity(4096))
+///         .reset_with::<Clear>()
+///         .build()
+/// }
+///
+/// struct Server {
+///     buffers: BufPool,
+/// }
+///
+/// /// Works on this pool only.
+/// fn respond(pool: &BufPool, body: &[u8]) -> usize {
+///     let mut buf = pool.checkout();
+///     buf.extend_from_slice(body);
+///     buf.len()
+/// }
+///
+/// /// Works on any pool of `Vec<u8>`, whatever its `Reset` type.
+/// fn warm_up<R: Reset<Vec<u8>>>(pool: &CachePool<Vec<u8>, R>, n: usize) -> usize {
+///     pool.prefill(n).unwrap_or(0)
+/// }
+///
+/// let server = Server { buffers: buffer_pool() };
+/// assert_eq!(respond(&server.buffers, b"hello"), 5);
+/// assert!(server.buffers.checkout().is_empty()); // cleared by `Clear`
+/// assert_eq!(warm_up(&server.buffers, 2), 2);
+/// assert_eq!(warm_up(&CachePool::new(Vec::new), 2), 2); // a `CachePool<Vec<u8>>` too
+/// ```
+///
+/// The guards and the wrapper carry the same parameter: `Checkout<'_, Vec<u8>, Clear>`,
+/// `OwnedCheckout<Vec<u8>, Clear>`, `CacheWrapper<Vec<u8>, D, Clear>`.
+///
 /// `reset` takes no `self`: the pool only names the type, never makes a value of it, so a
 /// `Reset` type holds no state (a hook that needs run-time values is a closure).
 ///

@@ -10,14 +10,22 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 /// (no call in progress on any thread) the snapshot is exact and the ledger balances:
 ///
 /// ```text
-/// new == idle + (elements held by users) + closed + detached
+/// new == idle + checked_out + closed + detached
 /// ```
 ///
-/// While other threads use the pool, each counter is a recent value but the counters are not
-/// read at one instant, so the derived figures (`hits_local`, `idle`) can be far off: a soak
-/// test read `idle = 38` on a pool of 16 while 16 threads worked. Do not alert on
-/// `idle > pool_size`; the bound holds for the elements, and readings on a quiet pool are
+/// # Readings under load
+///
+/// While other threads use the pool, `stats()` reads each thread's counters one after another,
+/// not all at one instant. Each counter is then a value it had while `stats()` ran, and a
+/// derived figure (`hits_local`, `idle`, `checked_out`) is off from the truth at any instant of
+/// that reading by at most the number of events (checkouts, give-backs, closes, detaches)
+/// other threads counted while it ran. Besides, `idle` is never above
+/// [`pool_size`](crate::CachePool::pool_size), and no figure is ever negative. So a service
+/// can export `idle` and `checked_out` as gauges and alert on them; on a quiet pool they are
 /// exact.
+///
+/// The struct is `#[non_exhaustive]`: it may gain fields in a minor release. Read its fields;
+/// to build one (in a test), start from [`Stats::default()`] and set fields.
 ///
 /// ```
 /// let pool = cachepool::CachePool::new(|| String::with_capacity(64));
@@ -26,11 +34,19 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 /// let again = pool.get();
 /// let stats = pool.stats();
 /// assert_eq!((stats.new, stats.get, stats.put), (1, 2, 1));
-/// assert_eq!((stats.hits_local, stats.idle), (1, 0));
+/// assert_eq!((stats.hits_local, stats.idle, stats.checked_out), (1, 0, 1));
 /// # drop(again);
 /// ```
+///
+/// Exported as JSON with the `serde` feature (`serde_json::to_string(&pool.stats())`); fields
+/// missing from older JSON read as 0.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(default)
+)]
+#[non_exhaustive]
 pub struct Stats {
     /// Elements created by the generator. A generator that fails creates nothing.
     pub new: u64,
@@ -58,8 +74,13 @@ pub struct Stats {
     pub trimmed: u64,
     /// Idle elements the validator refused at checkout; included in `evicted`.
     pub invalid: u64,
-    /// Elements idle in the pool now, in every thread's list and the global shard.
+    /// Elements idle in the pool now, in every thread's list and the global shard; never
+    /// above `pool_size`.
     pub idle: usize,
+    /// Elements checked out now: taken by `get` or a guard and not yet given back, closed or
+    /// detached (`new - idle - closed - detached` on a quiet pool). An element the pool did
+    /// not create, given to [`put`](crate::CachePool::put), counts as one given back.
+    pub checked_out: u64,
 }
 
 impl fmt::Display for Stats {
@@ -67,7 +88,7 @@ impl fmt::Display for Stats {
         write!(
             f,
             "new={} get={} put={} closed={} hits_local={} hits_global={} detached={} \
-             prefilled={} evicted={} trimmed={} invalid={} idle={}",
+             prefilled={} evicted={} trimmed={} invalid={} idle={} checked_out={}",
             self.new,
             self.get,
             self.put,
@@ -79,7 +100,8 @@ impl fmt::Display for Stats {
             self.evicted,
             self.trimmed,
             self.invalid,
-            self.idle
+            self.idle,
+            self.checked_out
         )
     }
 }
@@ -145,14 +167,34 @@ impl Stats {
     ///
     /// Every checkout is a new element (not a prefilled one), a global hit or a local hit;
     /// every element taken back or prefilled is idle until a checkout takes it or the pool
-    /// evicts it.
+    /// evicts it; every element created is idle, checked out, closed or detached.
+    ///
+    /// Under load the counters come from slightly different instants, so a difference may
+    /// come out negative; each figure is computed in signed arithmetic and then floored at 0,
+    /// so that it is off by no more than the events counted during the reading.
     pub(crate) fn derive(mut self) -> Stats {
-        let created_on_checkout = self.new.saturating_sub(self.prefilled);
-        self.hits_local = self
-            .get
-            .saturating_sub(created_on_checkout + self.hits_global);
-        let left = self.hits_local + self.hits_global + self.evicted;
-        self.idle = (self.put + self.prefilled).saturating_sub(left) as usize;
+        let signed = |n: u64| i128::from(n);
+        let created_on_checkout = signed(self.new) - signed(self.prefilled);
+        self.hits_local = floor(signed(self.get) - created_on_checkout - signed(self.hits_global));
+        let idle = signed(self.put) + signed(self.prefilled)
+            - signed(self.hits_local)
+            - signed(self.hits_global)
+            - signed(self.evicted);
+        self.idle = usize::try_from(idle.max(0)).unwrap_or(usize::MAX);
+        self.checked_out =
+            floor(signed(self.new) - idle - signed(self.closed) - signed(self.detached));
         self
     }
+
+    /// Caps `idle` at the pool's `pool_size`, which bounds the idle elements at every instant:
+    /// a reading above it can only come from counters read at different instants.
+    pub(crate) fn capped_at(mut self, pool_size: usize) -> Stats {
+        self.idle = self.idle.min(pool_size);
+        self
+    }
+}
+
+/// `n`, or 0 if it is negative.
+fn floor(n: i128) -> u64 {
+    u64::try_from(n.max(0)).unwrap_or(u64::MAX)
 }

@@ -1,6 +1,7 @@
-//! The seed's context-manager wrapper: run a closure on a checked-out element.
+//! The context wrapper of Python's `cachepool`: run a closure on a checked-out element.
 
 use std::fmt;
+use std::panic::{RefUnwindSafe, UnwindSafe};
 
 use crate::error::CachePoolGeneratorError;
 use crate::guard::Checkout;
@@ -8,7 +9,7 @@ use crate::pool::CachePool;
 use crate::reset::{NoReset, Reset};
 
 /// Decides, when the closure run by a [`CacheWrapper`] fails, whether its element may be
-/// reused; the seed's `reuse_decider`.
+/// reused; the `reuse_decider` of Python's `cachepool`.
 ///
 /// Implemented for every `Fn(&E) -> bool` and for [`NeverReuse`]; implement it yourself for
 /// a decider with state:
@@ -46,7 +47,7 @@ impl<E: ?Sized, F: Fn(&E) -> bool> ReuseDecider<E> for F {
     }
 }
 
-/// The decider of a wrapper made without one (the seed's `reuse_decider=None`): an element
+/// The decider of a wrapper made without one (Python's `reuse_decider=None`): an element
 /// whose closure failed is always closed.
 ///
 /// ```
@@ -65,8 +66,9 @@ impl<E: ?Sized> ReuseDecider<E> for NeverReuse {
     }
 }
 
-/// Runs closures on elements checked out of a pool; the seed's `CacheWrapper`, whose
-/// `with wrapper() as ele:` block becomes [`run`](Self::run)'s closure.
+/// Runs closures on elements checked out of a pool; the `CacheWrapper` of Python's
+/// `cachepool`, whose `with wrapper() as ele:` block becomes [`run`](Self::run)'s closure
+/// ([`try_run`](Self::try_run) on a pool whose generator may fail).
 ///
 /// | the closure | the element | the caller gets |
 /// |---|---|---|
@@ -79,18 +81,12 @@ impl<E: ?Sized> ReuseDecider<E> for NeverReuse {
 /// and shared; each `run` checks out through the borrowing fast path.
 ///
 /// ```
-/// use cachepool::{CachePool, CachePoolError, make_wrapper};
+/// use cachepool::{CachePool, make_wrapper};
 ///
 /// #[derive(Debug)]
 /// enum JobError {
-///     Pool(CachePoolError),
 ///     BadInput,
 ///     Broken,
-/// }
-/// impl From<cachepool::CachePoolGeneratorError> for JobError {
-///     fn from(e: cachepool::CachePoolGeneratorError) -> Self {
-///         JobError::Pool(e.into())
-///     }
 /// }
 ///
 /// let pool = CachePool::new(|| String::with_capacity(64));
@@ -114,9 +110,10 @@ pub struct CacheWrapper<T: Send + 'static, D = NeverReuse, R = NoReset> {
     reuse_decider: D,
 }
 
-/// Makes a [`CacheWrapper`] around `pool` with `reuse_decider`; the seed's `make_wrapper`.
+/// Makes a [`CacheWrapper`] around `pool` with `reuse_decider`; the `make_wrapper` of
+/// Python's `cachepool`.
 ///
-/// Pass [`NeverReuse`] for the seed's `reuse_decider=None`.
+/// Pass [`NeverReuse`] for Python's `reuse_decider=None`.
 ///
 /// ```
 /// let pool = cachepool::CachePool::new(String::new);
@@ -153,8 +150,51 @@ impl<T: Send + 'static, D, R: Reset<T>> CacheWrapper<T, D, R> {
     /// Checks out an element, runs `job` on it, and gives it back or closes it (see the table
     /// on [`CacheWrapper`]).
     ///
-    /// A failure of the pool's generator reaches the caller converted into `E`; then no
-    /// element exists and the decider is not asked.
+    /// `E` can be any error type: the job's own. On a pool that cannot fail
+    /// ([`CachePool::new`], [`CachePool::builder`]) this is the method to use.
+    ///
+    /// # Panics
+    ///
+    /// If the pool's generator is fallible and fails, as [`CachePool::get`] does; use
+    /// [`try_run`](Self::try_run) on a pool built with [`CachePool::try_builder`]. Also if
+    /// `job` or the decider panics (the element is then closed).
+    ///
+    /// ```
+    /// use std::num::ParseIntError;
+    ///
+    /// let pool = cachepool::CachePool::new(|| String::with_capacity(64));
+    /// // A parse error leaves the scratch string usable: keep it.
+    /// let wrapper = cachepool::make_wrapper(&pool, |_: &ParseIntError| true);
+    /// let n = wrapper.run(|s| {
+    ///     s.clear();
+    ///     s.push_str("42");
+    ///     s.parse::<u32>()
+    /// });
+    /// assert_eq!(n, Ok(42));
+    /// let bad = wrapper.run(|s| {
+    ///     s.clear();
+    ///     s.push_str("x");
+    ///     s.parse::<u32>()
+    /// });
+    /// assert!(bad.is_err());
+    /// assert_eq!(pool.stats().put, 2); // kept both times
+    /// ```
+    #[track_caller]
+    pub fn run<V, E>(&self, job: impl FnOnce(&mut T) -> Result<V, E>) -> Result<V, E>
+    where
+        D: ReuseDecider<E>,
+    {
+        self.finish(self.pool.checkout(), job)
+    }
+
+    /// As [`run`](Self::run), for a pool whose generator may fail: a failure of the generator
+    /// reaches the caller converted into `E` (then no element exists, `job` does not run and
+    /// the decider is not asked).
+    ///
+    /// `E` must convert from [`CachePoolGeneratorError`]; [`CachePoolError`], `std::io::Error`
+    /// and `anyhow::Error` (through its blanket conversion) all do.
+    ///
+    /// [`CachePoolError`]: crate::CachePoolError
     ///
     /// ```
     /// use cachepool::{CachePool, CachePoolError, make_wrapper};
@@ -162,18 +202,35 @@ impl<T: Send + 'static, D, R: Reset<T>> CacheWrapper<T, D, R> {
     /// let pool = CachePool::try_builder(|| Ok::<_, std::io::Error>(String::new())).build();
     /// let wrapper = make_wrapper(&pool, |_: &CachePoolError| false);
     /// // `CachePoolError` itself works as the job's error type.
-    /// let len = wrapper.run(|s| {
+    /// let len = wrapper.try_run(|s| {
     ///     s.push_str("abc");
     ///     Ok::<_, CachePoolError>(s.len())
     /// });
     /// assert_eq!(len.unwrap(), 3);
+    ///
+    /// let broken = CachePool::<String>::try_builder(|| Err("no disk")).build();
+    /// let wrapper = make_wrapper(&broken, |_: &std::io::Error| true);
+    /// let failed = wrapper.try_run(|s| Ok(s.len())).unwrap_err();
+    /// assert_eq!(failed.to_string(), "the pool's generator failed to create an element");
     /// ```
-    pub fn run<V, E>(&self, job: impl FnOnce(&mut T) -> Result<V, E>) -> Result<V, E>
+    pub fn try_run<V, E>(&self, job: impl FnOnce(&mut T) -> Result<V, E>) -> Result<V, E>
     where
         D: ReuseDecider<E>,
         E: From<CachePoolGeneratorError>,
     {
-        let mut element = self.pool.try_checkout()?;
+        self.finish(self.pool.try_checkout()?, job)
+    }
+
+    /// The part of `run` and `try_run` after the checkout.
+    #[inline]
+    fn finish<V, E>(
+        &self,
+        mut element: Checkout<'_, T, R>,
+        job: impl FnOnce(&mut T) -> Result<V, E>,
+    ) -> Result<V, E>
+    where
+        D: ReuseDecider<E>,
+    {
         match job(&mut element) {
             Ok(value) => Ok(value),
             // Should the job or the decider panic, `element` is dropped while unwinding and
@@ -215,3 +272,14 @@ impl<T: Send + 'static, D, R: Reset<T>> fmt::Debug for CacheWrapper<T, D, R> {
             .finish_non_exhaustive()
     }
 }
+
+/// A wrapper used inside [`catch_unwind`](std::panic::catch_unwind): its pool is unwind safe
+/// (see [`CachePool`]'s impl), and each [`run`](CacheWrapper::run) closes its element when the
+/// job or the decider panics, so what is left to vouch for is the decider's own state, hence
+/// `D: UnwindSafe`. Closures and [`NeverReuse`] qualify unless they capture a `Cell`-like
+/// value by reference.
+impl<T: Send + 'static, D: UnwindSafe, R> UnwindSafe for CacheWrapper<T, D, R> {}
+
+/// `&CacheWrapper` across [`catch_unwind`](std::panic::catch_unwind): as for `UnwindSafe`, the
+/// pool and the element are taken care of; the decider is shared, so `D: RefUnwindSafe`.
+impl<T: Send + 'static, D: RefUnwindSafe, R> RefUnwindSafe for CacheWrapper<T, D, R> {}

@@ -4,12 +4,15 @@
 //! | module | what it pins down |
 //! |---|---|
 //! | `seed` | every case of Python's `cachepool` test suite, ported |
+//! | `adoption` | error conversions, unwind safety, a pool in a `static`, naming a pool with a `Reset` type |
 //! | `guards` | borrowing and owned guards, the reset hook, `Send`/`Sync` |
 //! | `reset` | reset hooks chosen by type (`Reset`), alone and beside a closure |
 //! | `wrapper` | each row of the `CacheWrapper` table |
 //! | `thread_exit` | where elements go when a thread exits or the last handle drops |
 //! | `concurrency` | 8 threads on one small pool: no element shared, exact ledger at quiet points |
 //! | `model` | proptest: one thread's pool against a plain sequential model |
+//! | `pipelines` | elements crossing threads with default settings: built about as many as in flight |
+//! | `budget` | the `pool_size` budget across threads: no starvation, unused budget given back |
 //! | `stress` | 8 to 16 threads, injected panics, exiting threads, teardown races |
 //! | `regressions` | the minimal reproductions of the bugs these suites found, kept as regression tests |
 //!
@@ -18,6 +21,7 @@
 
 mod common;
 
+mod adoption;
 mod budget;
 mod concurrency;
 mod guards;

@@ -177,13 +177,13 @@ fn panicking_decider_closes_the_element_and_propagates() {
 }
 
 #[test]
-fn generator_failure_reaches_the_caller_converted_without_asking_the_decider() {
+fn try_run_hands_a_generator_failure_to_the_caller_converted_without_asking_the_decider() {
     let f = Fixture::new(16, 4);
     let asked = Rc::new(Cell::new(0));
     let wrapper = make_wrapper(&f.pool, CountingDecider(asked.clone()));
     f.ledger.fail_next_generate(true);
     let ran = Cell::new(false);
-    let result = wrapper.run(|_: &mut Tracked| {
+    let result = wrapper.try_run(|_: &mut Tracked| {
         ran.set(true);
         Ok::<u32, JobError>(1)
     });
@@ -191,8 +191,80 @@ fn generator_failure_reaches_the_caller_converted_without_asking_the_decider() {
     assert!(!ran.get(), "no element, no job");
     assert_eq!(asked.get(), 0);
     assert_eq!(f.pool.stats(), cachepool::Stats::default());
+    // Once the generator works again, `try_run` runs the job as `run` does.
+    f.ledger.fail_next_generate(false);
+    let (result, id) = {
+        let ledger = Arc::clone(&f.ledger);
+        let result = wrapper.try_run(|e: &mut Tracked| {
+            ledger.take(e);
+            ledger.give(e);
+            Ok::<usize, JobError>(e.id())
+        });
+        let id = *result.as_ref().unwrap();
+        (result, id)
+    };
+    assert_eq!(result, Ok(id));
+    assert_eq!(f.ledger.state_of(id), state::IN_POOL);
     drop(wrapper);
     f.finish();
+}
+
+#[test]
+fn run_panics_like_get_when_the_generator_fails_and_the_pool_still_works() {
+    let f = Fixture::new(16, 4);
+    let asked = Rc::new(Cell::new(0));
+    let wrapper = make_wrapper(&f.pool, CountingDecider(asked.clone()));
+    f.ledger.fail_next_generate(true);
+    let ran = Cell::new(false);
+    let panic = catch_unwind(AssertUnwindSafe(|| {
+        wrapper.run(|_: &mut Tracked| {
+            ran.set(true);
+            Ok::<u32, JobError>(1)
+        })
+    }))
+    .unwrap_err();
+    let message = panic
+        .downcast_ref::<String>()
+        .expect("a formatted panic message");
+    assert!(
+        message.contains("the pool's generator failed to create an element"),
+        "{message}"
+    );
+    assert!(!ran.get(), "no element, no job");
+    assert_eq!(asked.get(), 0);
+    assert_eq!(f.pool.stats(), cachepool::Stats::default());
+    f.ledger.fail_next_generate(false);
+    let (result, id) = run_recorded(&wrapper, &f.ledger, Ok(3));
+    assert_eq!(result, Ok(3));
+    assert_eq!(f.ledger.state_of(id), state::IN_POOL);
+    drop(wrapper);
+    f.finish();
+}
+
+/// `run` takes the job's own error type: no conversion from the pool's error is needed on a
+/// pool that cannot fail.
+#[test]
+fn run_takes_any_error_type_on_an_infallible_pool() {
+    let pool = cachepool::CachePool::new(|| String::with_capacity(16));
+    let wrapper = make_wrapper(&pool, |_: &std::num::ParseIntError| true);
+    assert_eq!(
+        wrapper.run(|s| "17".parse::<u32>().map(|n| n + s.len() as u32)),
+        Ok(17)
+    );
+    let failed = wrapper.run(|s| {
+        s.push_str("kept");
+        "x".parse::<u32>()
+    });
+    assert!(failed.is_err());
+    // The decider kept the element after the parse error: the next job gets it as it was.
+    assert_eq!(
+        wrapper
+            .run(|s| Ok::<_, std::num::ParseIntError>(s.clone()))
+            .unwrap(),
+        "kept"
+    );
+    let stats = pool.stats();
+    assert_eq!((stats.new, stats.put, stats.closed), (1, 3, 0));
 }
 
 #[test]

@@ -248,7 +248,7 @@ impl<'a> Worker<'a> {
     fn wrapped(&mut self, outcome: Result<(), JobError>, panic: bool) {
         let ledger = Arc::clone(&self.common.ledger);
         let wrapper = self.wrapper.as_ref().expect("lives with the handle");
-        let result = wrapper.run(|e: &mut Tracked| {
+        let result = wrapper.try_run(|e: &mut Tracked| {
             ledger.take(e);
             e.scratch = 1;
             ledger.give(e);
