@@ -26,6 +26,7 @@ mod shared;
 mod stats;
 mod sync;
 mod thread_exit;
+mod unwind;
 mod word_move;
 mod wrapper;
 

@@ -88,7 +88,7 @@ impl<T: Send + 'static> Shared<T> {
             }
         }
         self.budget.release(closing.len());
-        self.evict_or_panic(closing, why);
+        self.evict_and_raise(closing, why);
     }
 }
 

@@ -11,6 +11,7 @@ use crate::guard::{Checkout, OwnedCheckout};
 use crate::reset::{NoReset, Reset};
 use crate::shared::Shared;
 use crate::stats::Stats;
+use crate::unwind;
 
 /// A pool of reusable elements: a cheap, cloneable handle to state shared by all its clones.
 ///
@@ -352,13 +353,25 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
     /// As for `give_back_guarded`; `rest` says how far it got.
     #[inline(never)]
     unsafe fn give_back_rest(&self, slot: &mut ManuallyDrop<T>, rest: GuardRest) {
+        // A guard's drop may run in a thread-local destructor: no close callback's panic leaves
+        // it (a reset hook's still does, as the user's own code would).
+        // SAFETY: the caller's contract, passed on.
+        unwind::containing(|| unsafe { self.give_back_rest_contained(slot, rest) });
+    }
+
+    /// The body of [`give_back_rest`](Self::give_back_rest).
+    ///
+    /// # Safety
+    ///
+    /// As for `give_back_rest`.
+    unsafe fn give_back_rest_contained(&self, slot: &mut ManuallyDrop<T>, rest: GuardRest) {
         match rest {
             GuardRest::Unwinding => {
                 // An element caught in the middle of an update is never handed to the next
                 // user.
                 // SAFETY: `slot` holds the element (the caller), taken out once here.
                 let element = unsafe { ManuallyDrop::take(slot) };
-                self.shared.close_unwinding(element);
+                self.shared.close(element);
             }
             // SAFETY: as in `put`: the element is refused or kept, once.
             GuardRest::Hooked => unsafe {

@@ -19,6 +19,7 @@ use crate::local::LocalShard;
 use crate::reset::{NoReset, Reset};
 use crate::stats::{Counter, ShardStats, Stats};
 use crate::thread_exit::{self, FlushOnExit};
+use crate::unwind;
 
 /// Creates an element.
 pub(crate) type Generator<T> = Box<dyn Fn() -> Result<T, BoxError> + Send + Sync>;
@@ -101,10 +102,9 @@ impl<T: Send + 'static> Drop for CloseOnUnwind<'_, T> {
     fn drop(&mut self) {
         // SAFETY: this runs only as the hook unwinds, when `slot` still holds the element
         // (the hook had it only by reference) and the caller of `reset_or_close` treats it as
-        // moved out. `close_unwinding` contains a panicking close callback: a panic escaping
-        // a drop during unwinding would abort.
-        self.shared
-            .close_unwinding(unsafe { std::ptr::read(self.slot) });
+        // moved out. The thread is unwinding, so `close` contains a panicking close callback:
+        // a panic escaping a drop during unwinding would abort.
+        self.shared.close(unsafe { std::ptr::read(self.slot) });
     }
 }
 
@@ -123,13 +123,11 @@ pub(crate) struct Stale<'a, T: Send + 'static> {
 
 impl<T: Send + 'static> Drop for Stale<'_, T> {
     /// Closes every element, even if a close callback panics; the first panic then
-    /// propagates, unless the thread is already unwinding (a second panic would abort).
+    /// propagates where that is safe (see [`Shared::raise`]).
     fn drop(&mut self) {
         let elements = std::mem::take(&mut self.elements);
-        if let Some(panic) = self.shared.evict(elements, self.why)
-            && !std::thread::panicking()
-        {
-            resume_unwind(panic);
+        if let Some(panic) = self.shared.evict(elements, self.why) {
+            self.shared.raise(panic);
         }
     }
 }
@@ -181,17 +179,23 @@ impl<T: Send + 'static> Shared<T> {
     }
 
     /// Hands `element` to the close callback (or drops it). Counted first, so a callback that
-    /// panics still leaves the ledger balanced.
+    /// panics still leaves the ledger balanced; its panic propagates where that is safe (see
+    /// [`raise`](Self::raise)).
     pub(crate) fn close(&self, element: T) {
         self.count(|s| &s.closed);
-        self.call_close(element);
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| self.call_close(element))) {
+            self.raise(panic);
+        }
     }
 
-    /// Closes an element while the thread unwinds from a panic: a second panic here would
-    /// abort the process, so a panicking close callback is contained (its panic message is
-    /// still printed by the panic hook).
-    pub(crate) fn close_unwinding(&self, element: T) {
-        let _ = catch_unwind(AssertUnwindSafe(|| self.close(element)));
+    /// Propagates a close callback's panic, or contains it (counted in `contained_panics`)
+    /// where propagating could abort the process: see [`crate::unwind`].
+    pub(crate) fn raise(&self, panic: Box<dyn Any + Send>) {
+        if unwind::must_contain() {
+            self.count(|s| &s.contained_panics);
+        } else {
+            resume_unwind(panic);
+        }
     }
 
     /// Counts a detached element.
@@ -226,10 +230,10 @@ impl<T: Send + 'static> Shared<T> {
         first_panic
     }
 
-    /// Like [`evict`](Self::evict), then propagates the first panic.
-    pub(crate) fn evict_or_panic(&self, elements: Vec<T>, why: Eviction) {
+    /// Like [`evict`](Self::evict), then [`raise`](Self::raise)s the first panic.
+    pub(crate) fn evict_and_raise(&self, elements: Vec<T>, why: Eviction) {
         if let Some(panic) = self.evict(elements, why) {
-            resume_unwind(panic);
+            self.raise(panic);
         }
     }
 
@@ -341,11 +345,15 @@ impl<T: Send + 'static> Shared<T> {
         match catch_unwind(AssertUnwindSafe(|| validate(&element))) {
             Ok(true) => Some(element),
             Ok(false) => {
-                self.evict_or_panic(vec![element], Eviction::Invalid);
+                self.evict_and_raise(vec![element], Eviction::Invalid);
                 None
             }
             Err(panic) => {
-                let _ = self.evict(vec![element], Eviction::Invalid);
+                // The validator's panic is the one that propagates; a close callback that
+                // panics on its element too is contained.
+                if self.evict(vec![element], Eviction::Invalid).is_some() {
+                    self.count(|s| &s.contained_panics);
+                }
                 resume_unwind(panic)
             }
         }
@@ -678,8 +686,9 @@ impl<T: Send + 'static> FlushOnExit for Shared<T> {
 
 impl<T: Send + 'static> Drop for Shared<T> {
     /// Closes every idle element exactly once: each thread's list, then the global shard. A
-    /// close callback that panics does not stop the others; the first panic propagates after
-    /// (unless the thread is already panicking, when propagating would abort).
+    /// close callback that panics does not stop the others, and its panic does not leave this
+    /// drop (the last handle may be dropped in a thread-local destructor, where a panic would
+    /// abort the process); the panic hook has reported it.
     fn drop(&mut self) {
         let mut idle = Vec::new();
         for shard in self.locals.iter_mut() {
@@ -688,11 +697,7 @@ impl<T: Send + 'static> Drop for Shared<T> {
         while let Some(mut batch) = self.global.pop() {
             idle.append(&mut batch.elements);
         }
-        if let Some(panic) = self.evict(idle, Eviction::Dropped)
-            && !std::thread::panicking()
-        {
-            resume_unwind(panic);
-        }
+        drop(self.evict(idle, Eviction::Dropped));
     }
 }
 

@@ -67,8 +67,8 @@ pub struct Stats {
     pub detached: u64,
     /// Elements created by [`prefill`](crate::CachePool::prefill); included in `new`.
     pub prefilled: u64,
-    /// Idle elements the pool closed on its own: `clear()`, `trim()`, a failed validation, a
-    /// full global shard; included in `closed`.
+    /// Idle elements the pool closed on its own: `clear()`, `trim()`, a failed validation;
+    /// included in `closed`.
     pub evicted: u64,
     /// Idle elements closed by [`trim`](crate::CachePool::trim); included in `evicted`.
     pub trimmed: u64,
@@ -81,6 +81,11 @@ pub struct Stats {
     /// detached (`new - idle - closed - detached` on a quiet pool). An element the pool did
     /// not create, given to [`put`](crate::CachePool::put), counts as one given back.
     pub checked_out: u64,
+    /// Panics of the close callback the pool contained instead of propagating: in a guard's
+    /// drop, while the thread was unwinding, or during thread exit, where propagating could
+    /// abort the process. Each was reported by the panic hook when it happened, and its
+    /// element counts as closed.
+    pub contained_panics: u64,
 }
 
 impl fmt::Display for Stats {
@@ -88,7 +93,8 @@ impl fmt::Display for Stats {
         write!(
             f,
             "new={} get={} put={} closed={} hits_local={} hits_global={} detached={} \
-             prefilled={} evicted={} trimmed={} invalid={} idle={} checked_out={}",
+             prefilled={} evicted={} trimmed={} invalid={} idle={} checked_out={} \
+             contained_panics={}",
             self.new,
             self.get,
             self.put,
@@ -101,7 +107,8 @@ impl fmt::Display for Stats {
             self.trimmed,
             self.invalid,
             self.idle,
-            self.checked_out
+            self.checked_out,
+            self.contained_panics
         )
     }
 }
@@ -144,6 +151,7 @@ pub(crate) struct ShardStats {
     pub(crate) evicted: Counter,
     pub(crate) trimmed: Counter,
     pub(crate) invalid: Counter,
+    pub(crate) contained_panics: Counter,
 }
 
 impl ShardStats {
@@ -159,6 +167,7 @@ impl ShardStats {
         total.evicted += self.evicted.read();
         total.trimmed += self.trimmed.read();
         total.invalid += self.invalid.read();
+        total.contained_panics += self.contained_panics.read();
     }
 }
 

@@ -9,7 +9,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Barrier, Mutex};
 
 use cachepool::CachePool;
 
@@ -195,4 +195,282 @@ fn a_callback_re_entering_during_a_threads_first_checkout_keeps_references_valid
     pool.put(x);
     let stats = pool.stats();
     assert_eq!((stats.new, stats.get, stats.put), (2, 2, 2));
+}
+
+// The cases below were found by adversarial tests run against the crate (a panicking close
+// callback, pools and guards kept in `thread_local!`s, a full global shard). Those that used
+// to abort the process run in a child process (`in_child`), so that a regression fails the
+// test instead of killing the suite.
+
+/// Runs the scenario `name` of [`child_scenario`] in a child process (this test binary, run
+/// again on one test) and returns whether it exited normally: an abort kills the child only.
+fn in_child(name: &str) -> std::process::Output {
+    let exe = std::env::current_exe().expect("the test binary");
+    std::process::Command::new(exe)
+        .args(["--exact", "regressions::child_scenario", "--nocapture"])
+        .args(["--test-threads", "1"])
+        .env(CHILD_SCENARIO, name)
+        .output()
+        .expect("the child runs")
+}
+
+/// The environment variable that tells [`child_scenario`] which scenario to run.
+const CHILD_SCENARIO: &str = "CACHEPOOL_CHILD_SCENARIO";
+
+/// Asserts that scenario `name` ran to its end in a child process, without an abort.
+#[track_caller]
+fn assert_child_survives(name: &str) {
+    if cfg!(miri) {
+        // Miri runs no child processes; the scenario runs in-process there (an abort would
+        // end the Miri run, which then fails).
+        run_scenario(name);
+        return;
+    }
+    let out = in_child(name);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains(&format!("scenario {name} done")),
+        "scenario {name}: {:?}\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+        out.status
+    );
+}
+
+/// Not a test of its own: the entry point of the child processes of [`assert_child_survives`]
+/// (does nothing unless the environment names a scenario).
+#[test]
+fn child_scenario() {
+    if let Ok(name) = std::env::var(CHILD_SCENARIO) {
+        run_scenario(&name);
+        println!("scenario {name} done");
+    }
+}
+
+/// A close callback that panics on every element, counting them first.
+fn panicking_close_pool(closed: &'static AtomicUsize) -> CachePool<u64> {
+    CachePool::builder(|| 0u64)
+        .close_callback(move |_| {
+            closed.fetch_add(1, Ordering::Relaxed);
+            inject(Site::Close);
+        })
+        .pool_size(4)
+        .thread_capacity(4)
+        .build()
+}
+
+thread_local! {
+    static POOL_IN_TLS: std::cell::RefCell<Option<CachePool<u64>>> =
+        const { std::cell::RefCell::new(None) };
+    static OWNED_GUARD_IN_TLS: std::cell::RefCell<Option<cachepool::OwnedCheckout<u64>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+fn run_scenario(name: &str) {
+    let _quiet = silence_injected_panics();
+    static CLOSED: AtomicUsize = AtomicUsize::new(0);
+    CLOSED.store(0, Ordering::Relaxed);
+    match name {
+        // The last handle, kept in a thread-local, drops at thread exit with an idle element
+        // whose close callback panics.
+        "last_handle_in_tls" => {
+            std::thread::spawn(|| {
+                let pool = panicking_close_pool(&CLOSED);
+                pool.put(pool.get());
+                POOL_IN_TLS.with(|slot| *slot.borrow_mut() = Some(pool));
+            })
+            .join()
+            .unwrap();
+            assert_eq!(
+                CLOSED.load(Ordering::Relaxed),
+                1,
+                "the idle element was closed"
+            );
+        }
+        // An owned guard kept in a thread-local (first touched after the pool, so destroyed
+        // before the pool's exit hook) drops at thread exit after another thread's clear():
+        // its give-back catches the list up and closes a stale element whose callback panics.
+        "owned_guard_in_tls_after_clear" => {
+            let pool = panicking_close_pool(&CLOSED);
+            let (cached, cleared) = (Barrier::new(2), Barrier::new(2));
+            std::thread::scope(|s| {
+                s.spawn(|| {
+                    let (a, b) = (pool.get(), pool.get());
+                    pool.put(a); // stays idle in this thread's list
+                    pool.put(b);
+                    let guard = pool.checkout_owned(); // b
+                    OWNED_GUARD_IN_TLS.with(|slot| *slot.borrow_mut() = Some(guard));
+                    cached.wait();
+                    cleared.wait();
+                });
+                cached.wait();
+                pool.clear();
+                cleared.wait();
+            });
+            // The scope returns before the thread's destructors finish: wait for the close.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while CLOSED.load(Ordering::Relaxed) < 1 && std::time::Instant::now() < deadline {
+                std::thread::yield_now();
+            }
+            assert!(
+                CLOSED.load(Ordering::Relaxed) >= 1,
+                "the stale element was closed"
+            );
+        }
+        // A raw `put` from a `Drop` that runs while the thread unwinds, on a full pool whose
+        // close callback panics.
+        "put_while_unwinding" => {
+            let pool = panicking_close_pool(&CLOSED);
+            let full: Vec<u64> = (0..4).map(|_| pool.get()).collect();
+            full.into_iter().for_each(|e| pool.put(e));
+            struct GiveBackOnDrop<'a>(&'a CachePool<u64>, Option<u64>);
+            impl Drop for GiveBackOnDrop<'_> {
+                fn drop(&mut self) {
+                    if let Some(e) = self.1.take() {
+                        self.0.put(e);
+                    }
+                }
+            }
+            let unwound = catch_unwind(AssertUnwindSafe(|| {
+                let _give_back = GiveBackOnDrop(&pool, Some(pool.get()));
+                pool.put(7); // full again: the element given back on unwinding is closed
+                inject(Site::UserCode);
+            }));
+            assert_eq!(expect_injected(unwound.unwrap_err()), Site::UserCode);
+            assert!(pool.stats().contained_panics >= 1, "{}", pool.stats());
+        }
+        // A `get` late in thread exit passes through the global shard: it takes a batch of
+        // two, puts one back, and the validator refuses the element it kept, whose close
+        // callback panics.
+        "get_passing_through_with_a_refused_element" => {
+            static POOL: std::sync::OnceLock<CachePool<u64>> = std::sync::OnceLock::new();
+            static REFUSE: std::sync::atomic::AtomicBool =
+                std::sync::atomic::AtomicBool::new(false);
+            let pool = POOL.get_or_init(|| {
+                CachePool::builder(|| 0u64)
+                    .close_callback(|_| {
+                        CLOSED.fetch_add(1, Ordering::Relaxed);
+                        inject(Site::Close);
+                    })
+                    .validate(|_| !REFUSE.load(Ordering::Relaxed))
+                    .pool_size(8)
+                    .thread_capacity(4)
+                    .build()
+            });
+            assert_eq!(pool.prefill(4).unwrap(), 4); // two batches of two
+            struct LateGet;
+            impl Drop for LateGet {
+                fn drop(&mut self) {
+                    let pool = POOL.get().unwrap();
+                    REFUSE.store(true, Ordering::Relaxed);
+                    pool.put(pool.get());
+                }
+            }
+            thread_local!(static LATE_GET: LateGet = const { LateGet });
+            std::thread::spawn(|| {
+                LATE_GET.with(|_| {}); // destroyed after the pool's exit hook
+                pool.put(pool.get()); // registers the exit hook; the list takes a batch
+            })
+            .join()
+            .unwrap();
+            let stats = pool.stats();
+            assert_eq!(stats.new, stats.idle as u64 + stats.closed, "{stats}");
+            assert_eq!(stats.contained_panics, stats.closed, "{stats}");
+        }
+        other => panic!("no scenario {other}"),
+    }
+}
+
+/// Dropping the last handle in a thread-local destructor with a panicking close callback
+/// aborted: the pool's `Drop` re-raised the panic whenever the thread was not already
+/// panicking, and a panic out of a thread-local destructor aborts the process.
+#[test]
+fn the_last_handle_dropped_in_a_thread_local_destructor_does_not_abort() {
+    assert_child_survives("last_handle_in_tls");
+}
+
+/// An owned guard kept in a thread-local, dropped at thread exit after another thread's
+/// `clear()`, re-raised the close panic of the stale elements its give-back closed, out of the
+/// guard's drop and so out of the thread-local destructor.
+#[test]
+fn an_owned_guard_in_a_thread_local_dropped_after_clear_does_not_abort() {
+    assert_child_survives("owned_guard_in_tls_after_clear");
+}
+
+/// A raw `put` from a `Drop` that runs while the thread unwinds, on a full pool with a
+/// panicking close callback, panicked a second time (the guards checked
+/// `thread::panicking()`; `put` did not).
+#[test]
+fn a_put_from_a_drop_during_unwinding_does_not_abort() {
+    assert_child_survives("put_while_unwinding");
+}
+
+/// A `get` passing through late in thread exit spilled the rest of its batch back before
+/// validating the element it kept; when that spill was rejected by a full global shard and its
+/// close panicked, the kept element was dropped unclosed. The global shard can no longer
+/// reject a batch, and the refused element's close panic is contained in thread exit.
+#[test]
+fn a_get_passing_through_with_a_refused_element_loses_nothing() {
+    assert_child_survives("get_passing_through_with_a_refused_element");
+}
+
+/// `trim()` while the global shard was full dropped idle elements unclosed and lost budget
+/// for good: re-pushing a batch the drain had taken failed, the close of the rejected batch
+/// panicked, and the elements popped but not yet closed unwound with their units. Now no push
+/// can fail, and every close goes through `evict`, which closes them all and raises the first
+/// panic after. Here: `thread_capacity(0)`, a close callback that panics on every third
+/// element, two threads prefilling while this one trims and clears.
+#[test]
+fn trim_and_clear_under_prefill_with_a_panicking_close_lose_no_element_or_budget() {
+    let _quiet = silence_injected_panics();
+    const POOL_SIZE: usize = 2_000;
+    let (created, closed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (c, k) = (Arc::clone(&created), Arc::clone(&closed));
+    let pool = CachePool::builder(move || c.fetch_add(1, Ordering::Relaxed))
+        .close_callback(move |_| {
+            if k.fetch_add(1, Ordering::Relaxed) % 3 == 2 {
+                inject(Site::Close);
+            }
+        })
+        .pool_size(POOL_SIZE)
+        .thread_capacity(0)
+        .build();
+    let rounds = if cfg!(miri) { 20 } else { 2_000 };
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                while !stop.load(Ordering::Relaxed) {
+                    let _ = catch_unwind(AssertUnwindSafe(|| pool.prefill(1)));
+                }
+            });
+        }
+        for i in 0..rounds {
+            let _ = catch_unwind(AssertUnwindSafe(|| {
+                if i % 10 == 0 {
+                    pool.clear()
+                } else {
+                    pool.trim()
+                }
+            }));
+        }
+        stop.store(true, Ordering::Relaxed);
+    });
+    while catch_unwind(AssertUnwindSafe(|| pool.clear())).is_err() {}
+    let stats = pool.stats();
+    assert_eq!(stats.idle, 0, "{stats}");
+    let (created, closed) = (
+        created.load(Ordering::Relaxed),
+        closed.load(Ordering::Relaxed),
+    );
+    assert_eq!(
+        created, closed,
+        "every element created was closed once: {stats}"
+    );
+    assert_eq!(stats.closed as usize, closed, "{stats}");
+    // The whole budget is back: the pool caches `pool_size` elements again.
+    assert_eq!(
+        pool.prefill(usize::MAX).unwrap(),
+        POOL_SIZE,
+        "budget lost: {stats}"
+    );
 }

@@ -155,8 +155,10 @@ fn dropping_the_last_handle_closes_every_idle_element_exactly_once() {
     ledger.assert_no_violations();
 }
 
+/// The last handle may be dropped in a thread-local destructor, where a panic aborts: the drop
+/// closes every element and lets no close callback's panic out.
 #[test]
-fn a_close_callback_panicking_during_drop_still_closes_the_rest_then_propagates() {
+fn a_close_callback_panicking_during_drop_still_closes_the_rest_and_does_not_propagate() {
     let _quiet = silence_injected_panics();
     let f = Fixture::new(16, 4);
     let mut taken: Vec<_> = (0..6).map(|_| f.take()).collect();
@@ -165,8 +167,7 @@ fn a_close_callback_panicking_during_drop_still_closes_the_rest_then_propagates(
     taken.into_iter().for_each(|e| f.put(e)); // some in the list, some spilled
     assert_eq!(f.quiet_stats().idle, 6);
     let Fixture { pool, ledger } = f;
-    let panic = catch_unwind(AssertUnwindSafe(|| drop(pool))).unwrap_err();
-    assert_eq!(expect_injected(panic), Site::Close);
+    drop(pool);
     assert_eq!(
         ledger.close_calls(),
         6,

@@ -26,6 +26,7 @@
 //! the other workers are alive or exiting, and owned guards made by earlier threads outlive
 //! the handles they came from.
 
+use std::cell::RefCell;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
@@ -39,6 +40,47 @@ use super::{
     Faults, Handle, InjectedPanic, Ledger, Rng, Site, Tracked, UserOps, builder, inject,
     validated_builder,
 };
+
+/// What a helper thread leaves in a thread-local, dropped as the thread exits: an owned guard,
+/// whose give-back may catch the thread's list up and close stale elements (the close callback
+/// may panic there), and a pool handle, in the teardown race possibly the last one (its drop
+/// closes every idle element). Neither may let a close callback's panic out of the
+/// thread-local destructor, which would abort the test binary.
+struct LeftBehind {
+    guard: Option<OwnedCheckout<Tracked>>,
+    handle: Option<Handle>,
+}
+
+impl Drop for LeftBehind {
+    fn drop(&mut self) {
+        let Some(handle) = self.handle.take() else {
+            return;
+        };
+        if let Some(guard) = self.guard.take() {
+            handle.ledger.give(&guard);
+            // A reset hook's panic does leave a guard's drop, as the user's own code would;
+            // in a thread-local destructor the user catches it. A close callback's must not.
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| drop(guard))) {
+                let site = payload.downcast_ref::<InjectedPanic>().map(|p| p.0);
+                if site != Some(Site::Reset) {
+                    handle.ledger.violation(format!(
+                        "a guard dropped at thread exit let a panic out ({site:?})"
+                    ));
+                }
+            }
+        }
+        drop(handle);
+    }
+}
+
+thread_local! {
+    /// First touched before the thread uses the pool: destroyed after the pool's exit hook
+    /// ran, so the guard's give-back passes through the global shard.
+    static DROPPED_AFTER_EXIT_HOOK: RefCell<Option<LeftBehind>> = const { RefCell::new(None) };
+    /// First touched after the thread used the pool: destroyed before the exit hook, so the
+    /// guard's give-back uses the thread's list (and catches it up first).
+    static DROPPED_BEFORE_EXIT_HOOK: RefCell<Option<LeftBehind>> = const { RefCell::new(None) };
+}
 
 /// One run of the workload.
 #[derive(Clone, Debug)]
@@ -421,16 +463,20 @@ impl<'a> Worker<'a> {
 
     /// A thread that lives for a few operations: it takes elements (and one element this
     /// thread took, to give back there), gives them all back, so they sit in its list, and
-    /// exits; its exit hook must move them to the global shard.
+    /// exits; its exit hook must move them to the global shard. Two in three leave an owned
+    /// guard and a pool handle in a thread-local, dropped as the thread exits, before or after
+    /// the pool's exit hook (see [`LeftBehind`]).
     fn helper_thread(&mut self) {
         let parcel = self.pop_stash();
         let handle = self.h().clone();
         let takes = 1 + self.rng.below(4);
+        let leave = self.rng.below(3);
         let common = self.common;
         std::thread::scope(|s| {
             // Joined explicitly: the scope's implicit join waits for the closure only, not
             // for the thread's exit hook, which is part of what this thread must finish.
             s.spawn(move || {
+                DROPPED_AFTER_EXIT_HOOK.with(|_| {}); // registered before the pool's hook
                 let mut mine: Vec<Tracked> = Vec::new();
                 for _ in 0..takes {
                     common.guarded("helper take", || {
@@ -443,6 +489,24 @@ impl<'a> Worker<'a> {
                 for e in mine {
                     common.guarded("helper put", || handle.put(e));
                 }
+                if leave == 0 {
+                    return;
+                }
+                common.guarded("helper leaves a guard", || {
+                    let Ok(guard) = handle.pool.try_checkout_owned() else {
+                        return;
+                    };
+                    handle.ledger.take(&guard);
+                    let left = Some(LeftBehind {
+                        guard: Some(guard),
+                        handle: Some(handle.clone()),
+                    });
+                    let slot = match leave {
+                        1 => &DROPPED_AFTER_EXIT_HOOK,
+                        _ => &DROPPED_BEFORE_EXIT_HOOK, // first touched now: destroyed first
+                    };
+                    slot.with(|slot| *slot.borrow_mut() = left);
+                });
             })
             .join()
             .expect("helper threads catch their panics");
