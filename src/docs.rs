@@ -1,9 +1,14 @@
 //! The crate's longer documents, readable on docs.rs: each module below is one page of
-//! `docs/` in the source repository, included as it is.
+//! `docs/` in the source repository, included as it is. The pages link to each other with
+//! reference links (`[design]`), defined at the end of each page as the file next to it (for
+//! readers of the repository) and here, first, as the module (for rustdoc, where the first
+//! definition of a reference wins).
 
 #[doc = include_str!("../docs/migrating-from-python.md")]
 pub mod migrating_from_python {}
 
+#[doc = "[benchmarks]: super::benchmarks"]
+#[doc = "[reliability]: super::reliability"]
 #[doc = include_str!("../docs/design.md")]
 pub mod design {}
 

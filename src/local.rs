@@ -12,12 +12,17 @@ pub(crate) struct LocalList<T> {
     /// Units of the pool's budget this thread holds. Invariant: `items.len() <= lease`.
     pub(crate) lease: usize,
     /// How long the hot path may grow `items` without a check of its own:
-    /// `min(lease, items.capacity())`, kept so by [`LocalShard::with_list`] (0 while its
-    /// closure runs). One comparison on the hot path covers both the budget and the buffer.
+    /// `min(lease, items.capacity(), hold_limit)`, kept so by [`LocalShard::with_list`] (0
+    /// while its closure runs). One comparison on the hot path covers the budget, the buffer
+    /// and the thread's role.
     ///
     /// Invariant (relied on by [`LocalShard::push_from`]): `push_limit <= items.capacity()`
     /// and `push_limit <= lease`.
     push_limit: usize,
+    /// The most idle elements this thread's role lets its list hold before the slow path
+    /// looks again: `GIVER_BATCH` for a thread that gives back more than it takes (see
+    /// `Shared::keep_or_close`), unbounded otherwise.
+    pub(crate) hold_limit: usize,
     /// Whether this thread's exit hook knows about this list (see [`crate::thread_exit`]).
     /// Cleared when the list is flushed at thread exit, so that a later thread reusing this
     /// slot registers again before it caches anything here.
@@ -79,6 +84,7 @@ impl<T> LocalShard<T> {
                 items: Vec::new(),
                 lease: 0,
                 push_limit: 0,
+                hold_limit: usize::MAX,
                 registered: false,
                 generation: 0,
                 low_water: 0,
@@ -166,7 +172,7 @@ impl<T> LocalShard<T> {
         // next call here sets the limit again.
         list.push_limit = 0;
         let result = f(list);
-        list.push_limit = list.lease.min(list.items.capacity());
+        list.push_limit = list.lease.min(list.items.capacity()).min(list.hold_limit);
         result
     }
 

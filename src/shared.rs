@@ -15,7 +15,7 @@ use crate::budget::Budget;
 use crate::error::{BoxError, CachePoolGeneratorError};
 use crate::generation::{CatchUp, Event, Generations};
 use crate::global::{Batch, GlobalShard};
-use crate::local::LocalShard;
+use crate::local::{LocalList, LocalShard};
 use crate::reset::{NoReset, Reset};
 use crate::stats::{Counter, ShardStats, Stats};
 use crate::thread_exit::{self, FlushOnExit};
@@ -58,6 +58,12 @@ pub(crate) struct Limits {
 /// one channel send and one lease on the consumer's side, one receive and one release on the
 /// producer's; four elements share them.
 pub(crate) const GIVER_BATCH: usize = 4;
+
+/// How many units of budget a thread that gives back more than it takes leases at once, and
+/// how many unused units a thread whose list ran dry keeps before it gives them back, at most
+/// (never more than a batch): the budget's shared counter is written once per this many
+/// elements that cross threads.
+pub(crate) const UNITS_AT_ONCE: usize = 16;
 
 /// Why the pool closes idle elements on its own; each reason has its counter besides
 /// `evicted`.
@@ -409,6 +415,7 @@ impl<T: Send + 'static> Shared<T> {
             unsafe {
                 shard.with_list(|list| {
                     list.registered = true;
+                    list.hold_limit = usize::MAX;
                     (list.balance, list.gets_seen, list.puts_seen) = (0, gets, puts);
                 })
             };
@@ -467,10 +474,16 @@ impl<T: Send + 'static> Shared<T> {
         let (element, unneeded) = unsafe {
             shard.with_list(|list| {
                 // The list ran dry, so the thread takes more than it gives back: its unused
-                // lease would only stop other threads from caching. It keeps the units that
-                // came with the batch, one of them for the element handed out now.
-                let unneeded = list.lease - list.items.len();
-                list.lease = list.items.len() + batch.elements.len();
+                // lease would only stop other threads from caching. It gives it back once it
+                // amounts to `UNITS_AT_ONCE`, so that a taker and a giver (a pipeline) share
+                // one write to the budget per that many elements, not one per batch.
+                let unused = list.lease - list.items.len();
+                let unneeded = if unused >= self.units_at_once() {
+                    unused
+                } else {
+                    0
+                };
+                list.lease = list.items.len() + (unused - unneeded) + batch.elements.len();
                 list.items.extend(batch.elements);
                 let element = list.items.pop();
                 list.low_water = list.items.len();
@@ -550,14 +563,16 @@ impl<T: Send + 'static> Shared<T> {
         } = self.limits;
         let (gets, puts) = (shard.stats.get.read(), shard.stats.put.read());
         // SAFETY: `shard` is the current thread's slot; the closure moves elements, leases
-        // budget and allocates the spilled batch, and runs no user code.
-        let (spilled, kept) = unsafe {
+        // budget and sends the spilled batch (allocating it), and runs no user code. Spilling
+        // from inside means a spilled element is always in the list or the global shard, where
+        // another thread can find it, never in between.
+        let kept = unsafe {
             shard.with_list(|list| {
                 let len = list.items.len();
-                if len < list.lease {
-                    // The buffer was full, or the list just caught up: the lease has room.
+                if len < list.lease.min(list.hold_limit) {
+                    // The buffer was full, or the list just caught up: there is room.
                     list.items.push(element);
-                    return (None, Ok(()));
+                    return Ok(());
                 }
                 // Gets and puts since the last visit: the puts are the ones the hot path kept
                 // (this one is counted at the next visit).
@@ -568,35 +583,37 @@ impl<T: Send + 'static> Shared<T> {
                     -(GIVER_BATCH as i64),
                     i64::try_from(self.limits.pool_size).unwrap_or(i64::MAX),
                 );
-                let giving = list.balance < 0;
-                let (spill, want) = if giving {
-                    (len, GIVER_BATCH.min(thread_capacity))
-                } else if len >= thread_capacity {
+                if list.balance < 0 {
+                    return self.give_on(list, element);
+                }
+                list.hold_limit = usize::MAX;
+                if len < list.lease {
+                    // A thread that gave back more than it took no longer does.
+                    list.items.push(element);
+                    return Ok(());
+                }
+                let (spill, want) = if len >= thread_capacity {
                     (batch.min(len), batch)
                 } else {
                     (0, len.clamp(1, batch).min(thread_capacity - len))
                 };
                 // The spilled elements take their units with them; `want` is the room this
                 // element and the next ones need.
-                let spilled = (spill > 0).then(|| {
+                if spill > 0 {
                     list.lease -= spill;
                     list.low_water = list.low_water.saturating_sub(spill);
-                    list.items.drain(..spill).collect::<Vec<T>>()
-                });
+                    self.spill(list.items.drain(..spill).collect());
+                }
                 let leased = self.budget.lease(want);
                 list.lease += leased;
-                let kept = if leased > 0 {
+                if leased > 0 {
                     list.items.push(element);
                     Ok(())
                 } else {
                     Err(element)
-                };
-                (spilled, kept)
+                }
             })
         };
-        if let Some(elements) = spilled {
-            self.spill(elements);
-        }
         match kept {
             Ok(()) => shard.stats.put.bump(),
             Err(element) => {
@@ -604,6 +621,37 @@ impl<T: Send + 'static> Shared<T> {
                 self.close(element);
             }
         }
+    }
+
+    /// `keep_or_close` on the list of a thread that gives back more than it takes: its list
+    /// holds at most [`GIVER_BATCH`] elements (its `hold_limit` stops the hot path there), which
+    /// then move to the global shard as one batch. The lease is taken [`UNITS_AT_ONCE`] units
+    /// at a time, so that the budget is written once per that many elements. Returns the
+    /// element if there was no unit for it.
+    fn give_on(&self, list: &mut LocalList<T>, element: T) -> Result<(), T> {
+        list.hold_limit = GIVER_BATCH;
+        let len = list.items.len();
+        if len >= GIVER_BATCH {
+            // The spilled elements take their units with them.
+            list.lease -= len;
+            list.low_water = 0;
+            self.spill(list.items.drain(..).collect());
+        }
+        if list.items.len() == list.lease {
+            list.lease += self.budget.lease(self.units_at_once());
+        }
+        if list.items.len() < list.lease {
+            list.items.push(element);
+            Ok(())
+        } else {
+            Err(element)
+        }
+    }
+
+    /// [`UNITS_AT_ONCE`], or a batch if that is less: a small pool's budget must not sit in
+    /// the slack of a few threads.
+    fn units_at_once(&self) -> usize {
+        UNITS_AT_ONCE.min(self.limits.batch)
     }
 
     /// A put on this thread found the budget spent. If the pool's idle elements leave more

@@ -11,6 +11,7 @@
 //! | `thread_exit` | where elements go when a thread exits or the last handle drops |
 //! | `concurrency` | 8 threads on one small pool: no element shared, exact ledger at quiet points |
 //! | `model` | proptest: one thread's pool against a plain sequential model |
+//! | `model_threads` | proptest: two threads passing elements, against a model with a list per thread |
 //! | `pipelines` | elements crossing threads with default settings: built about as many as in flight |
 //! | `budget` | the `pool_size` budget across threads: no starvation, unused budget given back |
 //! | `stress` | 8 to 16 threads, injected panics, exiting threads, teardown races |
@@ -27,6 +28,7 @@ mod concurrency;
 mod guards;
 mod lifecycle;
 mod model;
+mod model_threads;
 mod pipelines;
 mod regressions;
 mod reset;

@@ -7,12 +7,14 @@
 //! - the budget has `pool_size` units; a unit is free, leased to the thread (`lease`), or
 //!   travels with an element through the global shard;
 //! - `thread_capacity` is at most `pool_size`; `batch = max(1, thread_capacity / 2)`;
-//! - `put` pushes onto the thread's list while `len < lease`; else it leases up to a batch
-//!   (`min(batch, capacity - len)` if the list has room), spilling the oldest `batch` elements
-//!   of a full list to the global shard (a FIFO of batches); with no unit left it closes;
+//! - `put` pushes onto the thread's list while `len < lease`; else it leases in doubling steps
+//!   (`len` units, at least 1, at most a batch, at most `capacity - len`), spilling the oldest
+//!   `batch` elements of a full list to the global shard (a FIFO of batches); with no unit
+//!   left it closes (a thread that gives back more than it takes is `model_threads.rs`'s);
 //! - `get` pops the list (newest first); else takes the oldest batch of the global shard into
-//!   the list and pops its newest (the thread gives back its unused lease and keeps the
-//!   batch's units); else gives back its unused lease and calls the generator;
+//!   the list and pops its newest (the thread gives back its unused lease once it amounts to
+//!   16 units or a batch, and keeps the batch's units); else gives back its unused lease and
+//!   calls the generator;
 //! - with a validator, each idle element about to be handed out is checked; a refused one is
 //!   closed (`invalid`) and the next one tried;
 //! - `thread_capacity == 0`: no list; every element travels alone through the global shard;
@@ -140,6 +142,8 @@ pub struct Model {
     /// `stats.get` and `stats.put` when the put slow path last looked.
     gets_seen: u64,
     puts_seen: u64,
+    /// The most idle elements the list's role lets it hold: 4 for a giver.
+    hold_limit: usize,
     /// Elements the validator refuses, or panics on.
     invalid: HashSet<usize>,
     validate_panics: HashSet<usize>,
@@ -189,6 +193,7 @@ impl Model {
             balance: 0,
             gets_seen: 0,
             puts_seen: 0,
+            hold_limit: usize::MAX,
             invalid: HashSet::new(),
             validate_panics: HashSet::new(),
             next_id: 0,
@@ -258,9 +263,15 @@ impl Model {
             return Some((id, false));
         }
         let (batch, _) = self.global.pop_front()?;
-        let unneeded = self.lease - self.list.len();
+        // The unused lease goes back once it amounts to 16 units (or a batch, if less).
+        let unused = self.lease - self.list.len();
+        let unneeded = if unused >= 16.min(self.batch) {
+            unused
+        } else {
+            0
+        };
         self.free += unneeded;
-        self.lease = self.list.len() + batch.len();
+        self.lease = self.list.len() + (unused - unneeded) + batch.len();
         self.list.extend(batch);
         let id = self.list.pop();
         self.low_water = self.list.len();
@@ -320,21 +331,45 @@ impl Model {
             return Put::Kept;
         }
         let len = self.list.len();
+        if len < self.lease.min(self.hold_limit) {
+            self.list.push(id);
+            self.stats.put += 1;
+            return Put::Kept;
+        }
+        // Where this thread's elements go: a thread that gives back more than it takes (on one
+        // thread, after taking more than `pool_size` at once) keeps at most 4 and moves them
+        // to the global shard together, leasing 16 units (or a batch) at once; any other
+        // leases in doubling steps and spills the oldest batch of a full list.
+        let taken = (self.stats.get - self.gets_seen) as i64;
+        let given = (self.stats.put - self.puts_seen) as i64;
+        (self.gets_seen, self.puts_seen) = (self.stats.get, self.stats.put);
+        self.balance = (self.balance + taken - given).clamp(-4, self.pool_size as i64);
+        if self.balance < 0 {
+            self.hold_limit = 4;
+            if len >= 4 {
+                self.lease -= len;
+                self.low_water = 0;
+                let spilled = self.list.drain(..).collect();
+                self.spill(spilled);
+            }
+            if self.list.len() == self.lease {
+                self.lease += self.lease_units(16.min(self.batch));
+            }
+            if self.list.len() < self.lease {
+                self.list.push(id);
+                self.stats.put += 1;
+                return Put::Kept;
+            }
+            self.stats.closed += 1;
+            return Put::Closed;
+        }
+        self.hold_limit = usize::MAX;
         if len < self.lease {
             self.list.push(id);
             self.stats.put += 1;
             return Put::Kept;
         }
-        // Where this thread's elements go: a thread that gives back more than it takes keeps
-        // at most 4 and moves the rest to the global shard; any other leases in doubling steps
-        // and spills the oldest batch of a full list.
-        let taken = (self.stats.get - self.gets_seen) as i64;
-        let given = (self.stats.put - self.puts_seen) as i64;
-        (self.gets_seen, self.puts_seen) = (self.stats.get, self.stats.put);
-        self.balance = (self.balance + taken - given).clamp(-4, self.pool_size as i64);
-        let (spill, want) = if self.balance < 0 {
-            (len, 4.min(self.capacity))
-        } else if len >= self.capacity {
+        let (spill, want) = if len >= self.capacity {
             (self.batch.min(len), self.batch)
         } else {
             (0, len.clamp(1, self.batch).min(self.capacity - len))
@@ -438,7 +473,6 @@ impl Model {
             "{self:?}"
         );
         assert!(self.list.len() <= self.lease, "{self:?}");
-        assert!(self.lease <= self.capacity, "{self:?}");
     }
 }
 

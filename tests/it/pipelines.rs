@@ -89,16 +89,18 @@ fn run_on(handle: &Handle, shape: Shape, taking: Taking) -> Run {
     let (to_next, from_producers) = bounded::<Parcel>(shape.depth);
     let (to_consumers, from_middle) = bounded::<Parcel>(shape.depth);
     thread::scope(|s| {
+        let mut threads = Vec::new();
         for p in 0..shape.producers {
             let (to_next, in_flight) = (to_next.clone(), &in_flight);
             let count = elements / shape.producers + usize::from(p < elements % shape.producers);
-            s.spawn(move || produce(handle, taking, count, &to_next, in_flight));
+            threads.push(s.spawn(move || produce(handle, taking, count, &to_next, in_flight)));
         }
         drop(to_next);
         let consumer_input = if shape.middle > 0 {
             for _ in 0..shape.middle {
                 let (from, to) = (from_producers.clone(), to_consumers.clone());
-                s.spawn(move || from.iter().for_each(|parcel| to.send(parcel).unwrap()));
+                threads
+                    .push(s.spawn(move || from.iter().for_each(|parcel| to.send(parcel).unwrap())));
             }
             from_middle
         } else {
@@ -107,8 +109,11 @@ fn run_on(handle: &Handle, shape: Shape, taking: Taking) -> Run {
         drop(to_consumers);
         for _ in 0..shape.consumers {
             let (from, in_flight) = (consumer_input.clone(), &in_flight);
-            s.spawn(move || consume(handle, &from, in_flight));
+            threads.push(s.spawn(move || consume(handle, &from, in_flight)));
         }
+        // Joined one by one: the end of the scope waits for the closures only, not for the
+        // threads' exit, where the pool moves their lists to the global shard.
+        threads.into_iter().for_each(|t| t.join().unwrap());
     });
     let stats = handle.pool.stats();
     if let Err(e) = ledger.check_quiet(&stats, handle.pool.pool_size()) {
@@ -121,20 +126,22 @@ fn run_on(handle: &Handle, shape: Shape, taking: Taking) -> Run {
     }
 }
 
+// An element counts as in flight from before the call that checks it out until after the
+// call that gives it back returns, so the count is never below the elements out of the pool.
+
 fn produce(handle: &Handle, taking: Taking, count: usize, to: &Sender<Parcel>, n: &InFlight) {
     for _ in 0..count {
+        n.out();
         let parcel = match taking {
             Taking::Raw => Parcel::Raw(handle.take()),
             Taking::OwnedGuard => Parcel::Owned(handle.checkout_owned()),
         };
-        n.out();
         to.send(parcel).unwrap();
     }
 }
 
 fn consume(handle: &Handle, from: &Receiver<Parcel>, n: &InFlight) {
     for parcel in from {
-        n.back();
         match parcel {
             Parcel::Raw(element) => handle.put(element),
             Parcel::Owned(guard) => {
@@ -142,6 +149,7 @@ fn consume(handle: &Handle, from: &Receiver<Parcel>, n: &InFlight) {
                 drop(guard);
             }
         }
+        n.back();
     }
 }
 

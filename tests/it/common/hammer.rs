@@ -3,7 +3,8 @@
 //! Worker threads run random operations on one small pool: raw gets, puts and closes, puts the
 //! reset hook refuses, guards dropped, discarded, detached or dropped while the user's code
 //! panics, wrapper runs of every outcome, elements and owned guards handed to other threads
-//! through an exchange queue, short-lived helper threads that cache elements and exit, and
+//! through an exchange queue (worker 0 spends half its operations collecting from it, so it
+//! gives back more than it takes), short-lived helper threads that cache elements and exit, and
 //! concurrent `stats()` reads. Every element is [`Tracked`], so the ledger catches an element
 //! held by two users, closed twice, or dropped without being closed.
 //!
@@ -310,6 +311,15 @@ impl<'a> Worker<'a> {
     /// One random operation, with these odds (percent).
     fn step(&mut self) {
         let ledger = Arc::clone(&self.common.ledger);
+        // Worker 0 is a collector half the time: it gives back what others took, so its list
+        // takes the path of a thread that gives back more than it takes.
+        if self.index == 0 && self.rng.below(2) == 0 {
+            if let Some(parcel) = self.common.exchange.pop() {
+                let how = self.rng.below(4);
+                self.receive(parcel, how);
+            }
+            return;
+        }
         match self.rng.below(100) {
             // 14: take one into the stash (or give one back when it is full)
             0..=13 => {

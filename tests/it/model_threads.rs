@@ -1,0 +1,490 @@
+//! Two threads, one pool, elements that cross between them: random sequences of `get`, `put`,
+//! `clear()` and `trim()`, each run on thread A (the test's thread) or thread B (a worker that
+//! runs one call at a time when asked, so the sequence is deterministic), against
+//! `ThreadsModel`, a plain sequential description of the pool with a list per thread. After
+//! every step the element handed out and `stats()` must be the model's.
+//!
+//! What this adds to the one-thread model (`model.rs`): elements given back on the other
+//! thread, where a thread that gives back more than it takes spills batches of 4; one thread's
+//! `clear()` or `trim()` reaching the other's list only at that thread's next call; the unused
+//! budget a list gives back whenever it catches up; and a put on one thread that finds the
+//! budget spent while the other thread holds units it does not use, and asks for them.
+
+use std::collections::VecDeque;
+use std::sync::mpsc;
+use std::thread;
+
+use cachepool::{CachePool, Stats};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+
+use crate::common::{Ledger, Tracked, UserOps, builder, scale};
+
+/// Thread A or thread B.
+type Thread = usize;
+
+/// One step of a test.
+#[derive(Clone, Debug)]
+enum Op {
+    Get(Thread),
+    /// `put` on a thread of one of the elements the test holds (index modulo how many),
+    /// whichever thread took it.
+    Put(Thread, usize),
+    Clear(Thread),
+    Trim(Thread),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        8 => (0..2usize).prop_map(Op::Get),
+        8 => (0..2usize, any::<usize>()).prop_map(|(t, i)| Op::Put(t, i)),
+        1 => (0..2usize).prop_map(Op::Clear),
+        1 => (0..2usize).prop_map(Op::Trim),
+    ]
+}
+
+/// What one thread's list looks like to the pool.
+#[derive(Debug, Default)]
+struct ListModel {
+    /// Whether the thread has a list yet (made by its first call off the hot path).
+    exists: bool,
+    /// The most idle elements its role lets the list hold: 4 for a giver.
+    hold_limit: usize,
+    /// Oldest first.
+    items: Vec<usize>,
+    lease: usize,
+    low_water: usize,
+    /// The generation it last caught up with.
+    generation: u64,
+    /// Takes minus gives as the put slow path last saw them, within `[-4, pool_size]`.
+    balance: i64,
+    gets: u64,
+    puts: u64,
+    gets_seen: u64,
+    puts_seen: u64,
+    asked_at: Option<u64>,
+}
+
+/// The pool as a plain sequential description.
+#[derive(Debug)]
+struct ThreadsModel {
+    pool_size: usize,
+    capacity: usize,
+    batch: usize,
+    free: usize,
+    lists: [ListModel; 2],
+    /// Batches, oldest first, with the number of `trim()` calls before each was made.
+    global: VecDeque<(Vec<usize>, u64)>,
+    generation: u64,
+    cleared_at: u64,
+    trimmed_at: u64,
+    trims: u64,
+    next_id: usize,
+    stats: Stats,
+}
+
+impl ThreadsModel {
+    fn new(pool_size: usize, thread_capacity: usize) -> Self {
+        let capacity = thread_capacity.min(pool_size);
+        ThreadsModel {
+            pool_size,
+            capacity,
+            batch: (capacity / 2).max(1),
+            free: pool_size,
+            lists: Default::default(),
+            global: VecDeque::new(),
+            generation: 0,
+            cleared_at: 0,
+            trimmed_at: 0,
+            trims: 0,
+            next_id: 0,
+            stats: Stats::default(),
+        }
+    }
+
+    fn idle(&self) -> usize {
+        let lists: usize = self.lists.iter().map(|l| l.items.len()).sum();
+        lists + self.global.iter().map(|(b, _)| b.len()).sum::<usize>()
+    }
+
+    fn expected_stats(&self, held: usize) -> Stats {
+        let mut expected = self.stats;
+        expected.idle = self.idle();
+        expected.hits_local = expected.get - expected.new - expected.hits_global;
+        expected.checked_out = held as u64;
+        expected
+    }
+
+    fn evict(&mut self, n: usize, trimmed: bool) {
+        self.stats.evicted += n as u64;
+        self.stats.closed += n as u64;
+        if trimmed {
+            self.stats.trimmed += n as u64;
+        }
+    }
+
+    /// The slow path's first step: make the list, register it, catch it up.
+    fn home(&mut self, t: Thread) {
+        let list = &mut self.lists[t];
+        if !list.exists {
+            list.exists = true;
+            list.hold_limit = usize::MAX;
+            list.generation = self.generation;
+            (list.balance, list.gets_seen, list.puts_seen) = (0, list.gets, list.puts);
+        }
+        self.catch_up(t);
+    }
+
+    fn catch_up(&mut self, t: Thread) {
+        let list = &mut self.lists[t];
+        if list.generation == self.generation {
+            return;
+        }
+        let seen = list.generation;
+        let (count, trimmed) = if self.cleared_at > seen {
+            (list.items.len(), false)
+        } else if self.trimmed_at > seen {
+            (list.low_water.min(list.items.len()), true)
+        } else {
+            (0, false)
+        };
+        list.items.drain(..count);
+        self.free += list.lease - list.items.len();
+        list.lease = list.items.len();
+        list.generation = self.generation;
+        list.low_water = list.items.len();
+        self.evict(count, trimmed);
+    }
+
+    fn get(&mut self, t: Thread) -> usize {
+        let id = self.take(t);
+        // Counted last: a list made by this call registers with the counts before it.
+        self.stats.get += 1;
+        self.lists[t].gets += 1;
+        id
+    }
+
+    fn take(&mut self, t: Thread) -> usize {
+        let generation = self.generation;
+        let list = &mut self.lists[t];
+        if list.exists && list.generation == generation && !list.items.is_empty() {
+            let id = list.items.pop().unwrap();
+            list.low_water = list.low_water.min(list.items.len());
+            return id;
+        }
+        self.home(t);
+        let list = &mut self.lists[t];
+        if let Some(id) = list.items.pop() {
+            list.low_water = list.low_water.min(list.items.len());
+            return id;
+        }
+        if let Some((batch, _)) = self.global.pop_front() {
+            // The unused lease goes back once it amounts to 16 units (or a batch, if less).
+            let unused = list.lease;
+            let unneeded = if unused >= 16.min(self.batch) {
+                unused
+            } else {
+                0
+            };
+            self.free += unneeded;
+            self.stats.hits_global += 1;
+            list.lease = unused - unneeded + batch.len();
+            list.items = batch;
+            let id = list.items.pop().unwrap();
+            list.low_water = list.items.len();
+            return id;
+        }
+        self.free += list.lease;
+        list.lease = 0;
+        self.stats.new += 1;
+        self.next_id += 1;
+        self.next_id - 1
+    }
+
+    /// Returns whether the element was kept.
+    fn put(&mut self, t: Thread, id: usize) -> bool {
+        let generation = self.generation;
+        let list = &mut self.lists[t];
+        let hot = list.exists && list.generation == generation;
+        if !hot {
+            self.home(t);
+        }
+        let list = &mut self.lists[t];
+        let len = list.items.len();
+        if len < list.lease.min(list.hold_limit) {
+            list.items.push(id);
+            self.count_put(t);
+            return true;
+        }
+        let taken = (list.gets - list.gets_seen) as i64;
+        let given = (list.puts - list.puts_seen) as i64;
+        (list.gets_seen, list.puts_seen) = (list.gets, list.puts);
+        list.balance = (list.balance + taken - given).clamp(-4, self.pool_size as i64);
+        if list.balance < 0 {
+            // A giver: at most 4 idle, spilled together; units leased 16 (or a batch) at once.
+            list.hold_limit = 4;
+            if len >= 4 {
+                list.lease -= len;
+                list.low_water = 0;
+                let spilled: Vec<usize> = list.items.drain(..).collect();
+                self.global.push_back((spilled, self.trims));
+            }
+            let list = &mut self.lists[t];
+            if list.items.len() == list.lease {
+                let leased = 16.min(self.batch).min(self.free);
+                self.free -= leased;
+                list.lease += leased;
+            }
+            if list.items.len() < list.lease {
+                list.items.push(id);
+                self.count_put(t);
+                return true;
+            }
+            self.stats.closed += 1;
+            self.ask_for_budget(t);
+            return false;
+        }
+        list.hold_limit = usize::MAX;
+        if len < list.lease {
+            list.items.push(id);
+            self.count_put(t);
+            return true;
+        }
+        let (spill, want) = if len >= self.capacity {
+            (self.batch.min(len), self.batch)
+        } else {
+            (0, len.clamp(1, self.batch).min(self.capacity - len))
+        };
+        if spill > 0 {
+            list.lease -= spill;
+            list.low_water = list.low_water.saturating_sub(spill);
+            let spilled: Vec<usize> = list.items.drain(..spill).collect();
+            self.global.push_back((spilled, self.trims));
+        }
+        let leased = want.min(self.free);
+        self.free -= leased;
+        let list = &mut self.lists[t];
+        list.lease += leased;
+        if leased > 0 {
+            list.items.push(id);
+            self.count_put(t);
+            return true;
+        }
+        self.stats.closed += 1;
+        self.ask_for_budget(t);
+        false
+    }
+
+    fn count_put(&mut self, t: Thread) {
+        self.stats.put += 1;
+        self.lists[t].puts += 1;
+    }
+
+    fn ask_for_budget(&mut self, t: Thread) {
+        if self.lists[t].asked_at == Some(self.generation)
+            || self.idle() + self.batch >= self.pool_size
+        {
+            return;
+        }
+        self.generation += 1;
+        self.lists[t].asked_at = Some(self.generation);
+    }
+
+    fn clear(&mut self, t: Thread) {
+        self.generation += 1;
+        self.cleared_at = self.generation;
+        let closing: usize = self.global.drain(..).map(|(b, _)| b.len()).sum();
+        self.free += closing;
+        self.evict(closing, false);
+        self.catch_up_here(t);
+    }
+
+    fn trim(&mut self, t: Thread) {
+        self.generation += 1;
+        self.trimmed_at = self.generation;
+        self.trims += 1;
+        let trims = self.trims;
+        let (old, kept): (VecDeque<_>, VecDeque<_>) = self
+            .global
+            .drain(..)
+            .partition(|(_, made)| made + 2 <= trims);
+        self.global = kept;
+        let closing: usize = old.iter().map(|(b, _)| b.len()).sum();
+        self.free += closing;
+        self.evict(closing, true);
+        self.catch_up_here(t);
+    }
+
+    fn catch_up_here(&mut self, t: Thread) {
+        if self.lists[t].exists {
+            self.home(t);
+        }
+    }
+
+    /// The budget's units, all accounted for.
+    fn check_budget(&self) {
+        let travelling: usize = self.global.iter().map(|(b, _)| b.len()).sum();
+        let leased: usize = self.lists.iter().map(|l| l.lease).sum();
+        assert_eq!(self.free + leased + travelling, self.pool_size, "{self:?}");
+        for list in &self.lists {
+            assert!(list.items.len() <= list.lease, "{self:?}");
+        }
+    }
+}
+
+/// A call to run on thread B.
+type Call = Box<dyn FnOnce(&CachePool<Tracked>, &Ledger) -> Option<Tracked> + Send>;
+
+/// Thread B: runs the calls it is sent, one at a time, and sends back what each returns.
+struct ThreadB {
+    calls: mpsc::Sender<Call>,
+    results: mpsc::Receiver<Option<Tracked>>,
+}
+
+impl ThreadB {
+    fn call(
+        &self,
+        call: impl FnOnce(&CachePool<Tracked>, &Ledger) -> Option<Tracked> + Send + 'static,
+    ) -> Option<Tracked> {
+        self.calls.send(Box::new(call)).unwrap();
+        self.results.recv().unwrap()
+    }
+}
+
+/// Runs `ops` on the pool and the model side by side; returns the pool's last statistics.
+fn run_threads_model(pool_size: usize, thread_capacity: usize, ops: &[Op]) -> Stats {
+    let ledger = Ledger::new();
+    let pool = builder(&ledger)
+        .pool_size(pool_size)
+        .thread_capacity(thread_capacity)
+        .build();
+    let mut model = ThreadsModel::new(pool_size, thread_capacity);
+    let (calls, incoming) = mpsc::channel::<Call>();
+    let (outgoing, results) = mpsc::channel();
+    let b_pool = pool.clone();
+    let b_ledger = ledger.clone();
+    let worker = thread::spawn(move || {
+        for call in incoming {
+            outgoing.send(call(&b_pool, &b_ledger)).unwrap();
+        }
+    });
+    let b = ThreadB { calls, results };
+    let a = crate::common::Handle {
+        pool: pool.clone(),
+        ledger: ledger.clone(),
+    };
+    let mut held: Vec<Tracked> = Vec::new();
+
+    for (step, op) in ops.iter().enumerate() {
+        let context = format!(
+            "step {step} {op:?} (pool_size {pool_size}, thread_capacity {thread_capacity}), \
+             model before: {model:?}"
+        );
+        match *op {
+            Op::Get(t) => {
+                let expected = model.get(t);
+                let e = if t == 0 {
+                    a.take()
+                } else {
+                    b.call(|pool, ledger| {
+                        let e = pool.get();
+                        ledger.take(&e);
+                        Some(e)
+                    })
+                    .unwrap()
+                };
+                assert_eq!(e.id(), expected, "{context}");
+                held.push(e);
+            }
+            Op::Put(t, i) => {
+                if held.is_empty() {
+                    continue;
+                }
+                let e = held.remove(i % held.len());
+                model.put(t, e.id());
+                if t == 0 {
+                    a.put(e);
+                } else {
+                    b.call(move |pool, ledger| {
+                        ledger.give(&e);
+                        pool.put(e);
+                        None
+                    });
+                }
+            }
+            Op::Clear(t) => {
+                model.clear(t);
+                if t == 0 {
+                    pool.clear();
+                } else {
+                    b.call(|pool, _| {
+                        pool.clear();
+                        None
+                    });
+                }
+            }
+            Op::Trim(t) => {
+                model.trim(t);
+                if t == 0 {
+                    pool.trim();
+                } else {
+                    b.call(|pool, _| {
+                        pool.trim();
+                        None
+                    });
+                }
+            }
+        }
+        model.check_budget();
+        let stats = pool.stats();
+        assert_eq!(stats, model.expected_stats(held.len()), "{context}");
+        ledger
+            .check_quiet(&stats, pool_size)
+            .unwrap_or_else(|e| panic!("{e}: {context}"));
+        ledger.assert_no_violations();
+    }
+
+    let last = pool.stats();
+    held.into_iter().for_each(|e| a.put(e));
+    drop(b);
+    worker.join().unwrap();
+    drop((a, pool));
+    ledger.assert_all_accounted_for();
+    last
+}
+
+#[test]
+fn two_threads_passing_elements_behave_like_the_sequential_model() {
+    let mut runner = TestRunner::new(Config {
+        cases: scale(128, 4) as u32,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let strategy = (
+        prop_oneof![Just(4usize), Just(8), Just(16), 1..64usize],
+        prop_oneof![Just(1usize), Just(2), Just(4), 1..16usize],
+        prop::collection::vec(op(), 1..scale(200, 40)),
+    );
+    let result = runner.run(&strategy, |(pool_size, thread_capacity, ops)| {
+        run_threads_model(pool_size, thread_capacity, &ops);
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
+
+/// A pipeline, step by step: thread A only takes, thread B only gives back. B spills batches
+/// of 4, A refills from them, and the pool builds no more than are in flight plus 4.
+#[test]
+fn a_taker_and_a_giver_follow_the_model() {
+    let mut ops = Vec::new();
+    for round in 0..scale(50, 5) {
+        let in_flight = 1 + round % 7;
+        ops.extend((0..in_flight).map(|_| Op::Get(0)));
+        ops.extend((0..in_flight).map(|_| Op::Put(1, 0)));
+    }
+    let stats = run_threads_model(64, 16, &ops);
+    assert!(stats.new <= 7 + 4, "{stats}");
+    assert!(stats.hits_global > 0, "{stats}");
+}
