@@ -133,7 +133,9 @@ impl Error for CachePoolError {
 /// ```
 /// use std::io::{self, ErrorKind};
 ///
-/// let pool = cachepool::CachePool::try_builder(|| std::fs::read("/no/such/template")).build();
+/// // A generator that reads a template which is not there.
+/// let missing = || Err::<Vec<u8>, _>(io::Error::from(ErrorKind::NotFound));
+/// let pool = cachepool::CachePool::try_builder(missing).build();
 /// let read = || -> io::Result<usize> { Ok(pool.try_checkout()?.len()) };
 /// assert_eq!(read().unwrap_err().kind(), ErrorKind::NotFound);
 /// ```
