@@ -7,8 +7,8 @@
 #[doc = include_str!("../docs/migrating-from-python.md")]
 pub mod migrating_from_python {}
 
-#[doc = "[benchmarks]: super::benchmarks"]
-#[doc = "[reliability]: super::reliability"]
+#[doc = "[benchmarks]: crate::docs::benchmarks"]
+#[doc = "[reliability]: crate::docs::reliability"]
 #[doc = include_str!("../docs/design.md")]
 pub mod design {}
 
