@@ -6,11 +6,15 @@ use crate::stats::ShardStats;
 use crate::word_move;
 
 /// The idle elements one thread has cached for one pool, and the budget it has leased.
+///
+/// `repr(C)`, hot fields first: what `pop` and `push_from` read (`items`, `push_limit`,
+/// `generation`, `low_water`) fills the first 48 bytes, so that with the shard's `get` and `put`
+/// counters right after the list (see [`ShardStats`]) the hot path touches two cache lines;
+/// the slow path's bookkeeping comes last.
+#[repr(C)]
 pub(crate) struct LocalList<T> {
     /// Idle elements, warmest last: `pop` hands out the element returned most recently.
     pub(crate) items: Vec<T>,
-    /// Units of the pool's budget this thread holds. Invariant: `items.len() <= lease`.
-    pub(crate) lease: usize,
     /// How long the hot path may grow `items` without a check of its own:
     /// `min(lease, items.capacity(), hold_limit)`, kept so by [`LocalShard::with_list`] (0
     /// while its closure runs). One comparison on the hot path covers the budget, the buffer
@@ -19,6 +23,14 @@ pub(crate) struct LocalList<T> {
     /// Invariant (relied on by [`LocalShard::push_from`]): `push_limit <= items.capacity()`
     /// and `push_limit <= lease`.
     push_limit: usize,
+    /// The pool generation this list last caught up with (see [`crate::generation`]). The hot
+    /// paths touch the list only while it is current.
+    pub(crate) generation: u64,
+    /// The fewest elements the list has held since it last caught up: `items[..low_water]` have
+    /// not been checked out since, and are what the next `trim()` closes.
+    pub(crate) low_water: usize,
+    /// Units of the pool's budget this thread holds. Invariant: `items.len() <= lease`.
+    pub(crate) lease: usize,
     /// The most idle elements this thread's role lets its list hold before the slow path
     /// looks again: `GIVER_BATCH` for a thread that gives back more than it takes (see
     /// `Shared::keep_or_close`), unbounded otherwise.
@@ -27,12 +39,6 @@ pub(crate) struct LocalList<T> {
     /// Cleared when the list is flushed at thread exit, so that a later thread reusing this
     /// slot registers again before it caches anything here.
     pub(crate) registered: bool,
-    /// The pool generation this list last caught up with (see [`crate::generation`]). The hot
-    /// paths touch the list only while it is current.
-    pub(crate) generation: u64,
-    /// The fewest elements the list has held since it last caught up: `items[..low_water]` have
-    /// not been checked out since, and are what the next `trim()` closes.
-    pub(crate) low_water: usize,
     /// Where this thread's elements go: what it took out of the pool minus what it gave back,
     /// as far as the slow path has seen, bounded below by `-GIVER_BATCH` (a consumer that
     /// starts taking is recognised within a few gets) and above by `pool_size` (more elements
@@ -63,7 +69,7 @@ pub(crate) struct LocalList<T> {
 /// and no reference into `list` is alive while user code runs (the generator, a hook, a
 /// callback, or the `Drop` of an element), because user code may re-enter the pool on the same
 /// thread. Other threads read only `stats`, which is made of atomics.
-#[repr(align(128))]
+#[repr(C, align(128))]
 pub(crate) struct LocalShard<T> {
     list: UnsafeCell<LocalList<T>>,
     pub(crate) stats: ShardStats,
@@ -247,5 +253,31 @@ mod tests {
     fn shard_sizes() {
         assert_eq!(std::mem::align_of::<LocalShard<Vec<u8>>>(), 128);
         assert_eq!(std::mem::size_of::<LocalShard<Vec<u8>>>(), 256);
+    }
+
+    /// What the hot path reads and writes lies in the shard's first two 64-byte lines: the
+    /// list's hot fields in the first, the `get` and `put` counters in the second.
+    #[test]
+    fn the_hot_path_touches_two_cache_lines() {
+        use std::mem::offset_of;
+        type List = LocalList<Vec<u8>>;
+        let hot_end = [
+            offset_of!(List, items) + std::mem::size_of::<Vec<u8>>(),
+            offset_of!(List, push_limit) + 8,
+            offset_of!(List, generation) + 8,
+            offset_of!(List, low_water) + 8,
+        ];
+        assert!(hot_end.iter().all(|&end| end <= 64), "{hot_end:?}");
+        let stats = offset_of!(LocalShard<Vec<u8>>, stats);
+        for counter in [
+            offset_of!(crate::stats::ShardStats, get),
+            offset_of!(crate::stats::ShardStats, put),
+        ] {
+            let at = stats + counter;
+            assert!(
+                (64..128).contains(&at) && at + 8 <= 128,
+                "a counter at {at}"
+            );
+        }
     }
 }

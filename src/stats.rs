@@ -139,11 +139,15 @@ impl Counter {
 }
 
 /// The counters of one shard.
+///
+/// `repr(C)` with `get` and `put` first: the hot path bumps them, and they sit right after the
+/// shard's list (see `LocalList`).
 #[derive(Default)]
+#[repr(C)]
 pub(crate) struct ShardStats {
-    pub(crate) new: Counter,
     pub(crate) get: Counter,
     pub(crate) put: Counter,
+    pub(crate) new: Counter,
     pub(crate) closed: Counter,
     pub(crate) hits_global: Counter,
     pub(crate) detached: Counter,
