@@ -119,8 +119,7 @@ impl<T: Send + 'static> Drop for CloseOnUnwind<'_, T> {
 /// Closing is tied to the drop so that nothing between the catch-up and the close can lose
 /// them: `put_slow` stores or closes its own element first, and if that element's close
 /// callback panics (it is closed when another thread leased, meanwhile, the units the catch-up
-/// gave back), the panic unwinds through this, which closes them all the same (bug 5 in
-/// `docs/reliability.md`).
+/// gave back), the panic unwinds through this, which closes them all the same.
 pub(crate) struct Stale<'a, T: Send + 'static> {
     shared: &'a Shared<T>,
     elements: Vec<T>,

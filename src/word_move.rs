@@ -5,22 +5,20 @@
 //! only when each load is covered by one earlier store. A plain move of a 24-byte `Vec` is a
 //! `memcpy` that the compiler lowers as it likes (8 + 16 bytes here, three 8-byte registers
 //! there), and a 16-byte load spanning two 8-byte stores cannot be forwarded: it waits until
-//! the stores reach the cache. Measured with criterion on the 2-core AMD EPYC this crate was
-//! developed on at the time (`cargo bench --bench compare --
-//! 'st_hit-vec4k/(cachepool|floor)'`, a 4 KiB `Vec<u8>` checked out and given back in a
-//! loop): with [`MAX_WORDS`] set to 0, so that every element moves the plain way,
-//! `checkout()` took 19.7 ns and `get`/`put` 19.2 ns; with the moves below, 9.3 and 7.3 ns.
-//! The floor, a `thread_local!` free list with plain moves, took 14.8 ns, against 4.1 ns for
-//! the same list of 8-byte `Box`es.
+//! the stores reach the cache, a few nanoseconds each time. To see what the word moves are
+//! worth on a machine, set [`MAX_WORDS`] to 0, so that every element moves the plain way, and
+//! compare `cargo bench --bench compare -- 'st_hit-vec4k/(cachepool|floor)'` (a 4 KiB
+//! `Vec<u8>` checked out and given back in a loop) before and after.
 //!
 //! So the list and the guards move mid-sized elements as a fixed sequence of aligned 8-byte
 //! words, every load matching one earlier store. Volatile accesses keep the compiler from
 //! merging them back into one `memcpy`; they are used on ordinary memory, which is allowed
 //! (they only may not be elided, split or merged). [`read`] stores the words it loads into a
 //! local with plain stores, which the compiler turns into registers: a volatile store there
-//! would write the element to the stack only to load it straight back. The words are read as `MaybeUninit<u64>`,
-//! which has no validity requirement (padding may be uninitialised) and, being a union,
-//! carries pointer provenance along with the bytes, so a moved `Box` or `Vec` stays valid.
+//! would write the element to the stack only to load it straight back. The words are read as
+//! `MaybeUninit<u64>`, which has no validity requirement (padding may be uninitialised) and,
+//! being a union, carries pointer provenance along with the bytes, so a moved `Box` or `Vec`
+//! stays valid.
 //!
 //! Other types move as usual: those aligned to less than 8 bytes (their words would not be
 //! aligned), and those larger than [`MAX_WORDS`] words, for which a word-by-word copy grows
