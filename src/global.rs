@@ -2,13 +2,83 @@
 
 use crossbeam_channel::{Receiver, Sender};
 
+use crate::shared::GIVER_BATCH;
+
 /// Idle elements moved to the global shard together.
 pub(crate) struct Batch<T> {
     /// Oldest first, as they sat in the thread's list.
-    pub(crate) elements: Vec<T>,
+    pub(crate) elements: Elements<T>,
     /// The pool's trim count when the batch was made; `trim()` closes batches that sat idle
     /// through a whole trim period (see [`crate::generation`]).
     pub(crate) trims: u64,
+}
+
+/// The most elements a batch carries without an allocation: the batches of a thread that gives
+/// back more than it takes, which cross to another thread one after another (a heap batch
+/// would cost an allocation on the giver and a free on the taker for each).
+const INLINE_ELEMENTS: usize = GIVER_BATCH;
+
+/// The largest inline batch, in bytes. The channel stores its messages in blocks of a few
+/// dozen, so a message is kept small; a batch of larger elements goes on the heap.
+const INLINE_BYTES: usize = 256;
+
+/// The elements of a [`Batch`], oldest first.
+pub(crate) enum Elements<T> {
+    /// `len` elements in `slots[..len]`, every other slot empty.
+    Inline {
+        slots: [Option<T>; INLINE_ELEMENTS],
+        len: usize,
+    },
+    Heap(Vec<T>),
+}
+
+impl<T> Elements<T> {
+    /// Takes every element of `elements`, keeping their order.
+    pub(crate) fn collect(elements: impl ExactSizeIterator<Item = T>) -> Self {
+        let inline = size_of::<[Option<T>; INLINE_ELEMENTS]>() <= INLINE_BYTES;
+        if !inline || elements.len() > INLINE_ELEMENTS {
+            return Elements::Heap(elements.collect());
+        }
+        let mut slots = [const { None }; INLINE_ELEMENTS];
+        let mut len = 0;
+        for element in elements {
+            slots[len] = Some(element);
+            len += 1;
+        }
+        Elements::Inline { slots, len }
+    }
+
+    /// How many elements there are.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Elements::Inline { len, .. } => *len,
+            Elements::Heap(elements) => elements.len(),
+        }
+    }
+
+    /// Whether there are none.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Takes the newest element.
+    pub(crate) fn pop(&mut self) -> Option<T> {
+        match self {
+            Elements::Inline { slots, len } => {
+                *len = len.checked_sub(1)?;
+                slots[*len].take()
+            }
+            Elements::Heap(elements) => elements.pop(),
+        }
+    }
+
+    /// Moves every element to the end of `to`, oldest first.
+    pub(crate) fn move_into(self, to: &mut Vec<T>) {
+        match self {
+            Elements::Inline { slots, .. } => to.extend(slots.into_iter().flatten()),
+            Elements::Heap(mut elements) => to.append(&mut elements),
+        }
+    }
 }
 
 /// An unbounded `crossbeam-channel` of element batches.
@@ -49,5 +119,46 @@ impl<T> GlobalShard<T> {
     /// The number of batches in the shard now.
     pub(crate) fn batches(&self) -> usize {
         self.receiver.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Elements;
+
+    fn drained<T>(mut elements: Elements<T>) -> Vec<T> {
+        let mut popped = Vec::new();
+        while let Some(element) = elements.pop() {
+            popped.push(element);
+        }
+        popped
+    }
+
+    #[test]
+    fn a_few_small_elements_travel_inline_and_keep_their_order() {
+        let elements = Elements::collect(vec![1u64, 2, 3].into_iter());
+        assert!(matches!(elements, Elements::Inline { len: 3, .. }));
+        let mut moved = vec![0];
+        elements.move_into(&mut moved);
+        assert_eq!(moved, [0, 1, 2, 3]);
+        assert_eq!(
+            drained(Elements::collect(vec![1u64, 2].into_iter())),
+            [2, 1]
+        );
+    }
+
+    #[test]
+    fn many_or_large_elements_travel_on_the_heap() {
+        let many = Elements::collect(0u32..5);
+        assert!(matches!(many, Elements::Heap(_)));
+        assert_eq!(many.len(), 5);
+        let large = Elements::collect(std::iter::once([7u8; 100]));
+        assert!(matches!(large, Elements::Heap(_)));
+        let mut moved = Vec::new();
+        large.move_into(&mut moved);
+        assert_eq!(moved, [[7u8; 100]]);
+        let empty = Elements::<u64>::collect(Vec::new().into_iter());
+        assert!(empty.is_empty());
+        assert_eq!(drained(empty), Vec::<u64>::new());
     }
 }

@@ -36,7 +36,7 @@ impl<T: Send + 'static> Shared<T> {
                 self.count(|s| &s.prefilled);
             }
             if !elements.is_empty() {
-                self.spill(elements);
+                self.spill(elements.into_iter());
             }
         }
         self.budget.release(units - created);
@@ -82,7 +82,7 @@ impl<T: Send + 'static> Shared<T> {
                 break;
             };
             if stale(&batch) {
-                closing.extend(batch.elements);
+                batch.elements.move_into(&mut closing);
             } else {
                 self.global.push(batch);
             }

@@ -14,7 +14,7 @@ use thread_local::ThreadLocal;
 use crate::budget::Budget;
 use crate::error::{BoxError, CachePoolGeneratorError};
 use crate::generation::{CatchUp, Event, Generations};
-use crate::global::{Batch, GlobalShard};
+use crate::global::{Batch, Elements, GlobalShard};
 use crate::local::{LocalList, LocalShard};
 use crate::reset::{NoReset, Reset};
 use crate::stats::{Counter, ShardStats, Stats};
@@ -365,9 +365,9 @@ impl<T: Send + 'static> Shared<T> {
     }
 
     /// Moves a batch of idle elements, with their budget units, to the global shard.
-    pub(crate) fn spill(&self, elements: Vec<T>) {
+    pub(crate) fn spill(&self, elements: impl ExactSizeIterator<Item = T>) {
         self.global.push(Batch {
-            elements,
+            elements: Elements::collect(elements),
             trims: self.generations.trims(),
         });
     }
@@ -483,7 +483,7 @@ impl<T: Send + 'static> Shared<T> {
                     0
                 };
                 list.lease = list.items.len() + (unused - unneeded) + batch.elements.len();
-                list.items.extend(batch.elements);
+                batch.elements.move_into(&mut list.items);
                 let element = list.items.pop();
                 list.low_water = list.items.len();
                 (element, unneeded)
@@ -601,7 +601,7 @@ impl<T: Send + 'static> Shared<T> {
                 if spill > 0 {
                     list.lease -= spill;
                     list.low_water = list.low_water.saturating_sub(spill);
-                    self.spill(list.items.drain(..spill).collect());
+                    self.spill(list.items.drain(..spill));
                 }
                 let leased = self.budget.lease(want);
                 list.lease += leased;
@@ -634,7 +634,7 @@ impl<T: Send + 'static> Shared<T> {
             // The spilled elements take their units with them.
             list.lease -= len;
             list.low_water = 0;
-            self.spill(list.items.drain(..).collect());
+            self.spill(list.items.drain(..));
         }
         if list.items.len() == list.lease {
             list.lease += self.budget.lease(self.units_at_once());
@@ -697,7 +697,7 @@ impl<T: Send + 'static> Shared<T> {
         if self.budget.lease(1) == 0 {
             return self.close(element);
         }
-        self.spill(vec![element]);
+        self.spill(std::iter::once(element));
         self.count(|s| &s.put);
     }
 }
@@ -725,7 +725,7 @@ impl<T: Send + 'static> FlushOnExit for Shared<T> {
         };
         self.budget.release(unused);
         if !items.is_empty() {
-            self.spill(items);
+            self.spill(items.into_iter());
         }
         drop(stale);
     }
@@ -741,8 +741,8 @@ impl<T: Send + 'static> Drop for Shared<T> {
         for shard in self.locals.iter_mut() {
             idle.append(&mut shard.list_mut().items);
         }
-        while let Some(mut batch) = self.global.pop() {
-            idle.append(&mut batch.elements);
+        while let Some(batch) = self.global.pop() {
+            batch.elements.move_into(&mut idle);
         }
         drop(self.evict(idle, Eviction::Dropped));
     }
