@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use crate::pool::CachePool;
 use crate::reset::{NoReset, Reset};
-use crate::shared::{CloseCallback, Generator, Hooks, Limits, ResetHook, Shared, Validator};
+use crate::shared::{Limits, Shared};
+use crate::user_code::{CloseCallback, Generator, Hooks, ResetHook, Validator};
 
 /// The default [`pool_size`](Builder::pool_size), as in Python's `cachepool`.
 ///

@@ -2,7 +2,7 @@
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::shared::GIVER_BATCH;
+use crate::slow_path::GIVER_BATCH;
 
 /// Idle elements moved to the global shard together.
 pub(crate) struct Batch<T> {

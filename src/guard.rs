@@ -9,6 +9,7 @@ use std::ptr;
 
 use crate::pool::CachePool;
 use crate::reset::{NoReset, Reset};
+use crate::unwind;
 
 /// Implements the behaviour both guards share; they differ only in how they hold the pool.
 macro_rules! guard_impls {
@@ -185,3 +186,105 @@ impl<T: Send + 'static + UnwindSafe, R: Reset<T>> UnwindSafe for OwnedCheckout<T
 
 /// As for [`Checkout`]: `&OwnedCheckout` gives `&T`, so `T: RefUnwindSafe` is required.
 impl<T: Send + 'static + RefUnwindSafe, R: Reset<T>> RefUnwindSafe for OwnedCheckout<T, R> {}
+
+/// A guard's give-back, on the guard's own slot: the pool's side of both guards' `Drop`.
+impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
+    /// A guard's give-back (its `Drop`), on the guard's own slot.
+    ///
+    /// This is the whole of a guard's drop glue, which the compiler inlines where the guard
+    /// drops only while the glue is small; out of line, the give-back would pay a call and a
+    /// thread lookup of its own (`docs/design.md`, "The guard's give-back"). So only the
+    /// common case is here: no panic in flight, no closure hook, the pool's [`Reset`] type
+    /// keeps the element and the thread's list takes it. Every other case leaves through one
+    /// call site, to [`give_back_rest`](Self::give_back_rest). `scripts/guard-inlining.sh`
+    /// checks that the glue is inlined.
+    ///
+    /// # Safety
+    ///
+    /// `slot` holds an initialised element that nothing else uses; the caller treats it as
+    /// moved out afterwards.
+    #[inline(always)]
+    pub(crate) unsafe fn give_back_guarded(&self, slot: &mut ManuallyDrop<T>) {
+        let shared = &*self.shared;
+        let rest = 'hot: {
+            if std::thread::panicking() {
+                break 'hot GuardRest::Unwinding;
+            }
+            if shared.hooks.reset.is_some() {
+                break 'hot GuardRest::Hooked;
+            }
+            // SAFETY: `slot` holds the element and nothing else uses it (the caller).
+            if !unsafe { shared.run_reset(&mut **slot, R::reset) } {
+                break 'hot GuardRest::Refused;
+            }
+            if let Some(shard) = shared.locals.get()
+                // SAFETY: `ThreadLocal::get` returned the current thread's slot, so this
+                // thread owns the shard; `slot` is the caller's, as `push_from` requires.
+                && unsafe { shard.push_from(&**slot, shared.generations.current()) }
+            {
+                shard.stats.put.bump();
+                return;
+            }
+            GuardRest::Kept
+        };
+        // SAFETY: the element is still in `slot` (the caller's contract): it was neither
+        // pushed nor taken out above.
+        unsafe { self.give_back_rest(slot, rest) };
+    }
+
+    /// The cases of a guard's give-back that [`give_back_guarded`](Self::give_back_guarded)
+    /// leaves to a call.
+    ///
+    /// # Safety
+    ///
+    /// As for `give_back_guarded`; `rest` says how far it got.
+    #[inline(never)]
+    unsafe fn give_back_rest(&self, slot: &mut ManuallyDrop<T>, rest: GuardRest) {
+        // A guard's drop may run in a thread-local destructor: no close callback's panic leaves
+        // it (a reset hook's still does, as the user's own code would).
+        // SAFETY: the caller's contract, passed on.
+        unwind::containing(|| unsafe { self.give_back_rest_contained(slot, rest) });
+    }
+
+    /// The body of [`give_back_rest`](Self::give_back_rest).
+    ///
+    /// # Safety
+    ///
+    /// As for `give_back_rest`.
+    unsafe fn give_back_rest_contained(&self, slot: &mut ManuallyDrop<T>, rest: GuardRest) {
+        match rest {
+            GuardRest::Unwinding => {
+                // An element caught in the middle of an update is never handed to the next
+                // user.
+                // SAFETY: `slot` holds the element (the caller), taken out once here.
+                let element = unsafe { ManuallyDrop::take(slot) };
+                self.shared.close(element);
+            }
+            // SAFETY: as in `put`: the element is refused or kept, once.
+            GuardRest::Hooked => unsafe {
+                if self.shared.reset_or_close::<R>(slot) {
+                    self.keep_from(slot);
+                }
+            },
+            // SAFETY: `slot` holds the element (the caller), which the hook had only by
+            // reference.
+            GuardRest::Refused => self.shared.close(unsafe { ManuallyDrop::take(slot) }),
+            // SAFETY: as above; the list did not take it.
+            GuardRest::Kept => self.shared.put_slow(unsafe { ManuallyDrop::take(slot) }),
+        }
+    }
+}
+
+/// What is left of a guard's give-back when it leaves the inlined path.
+#[derive(Clone, Copy)]
+enum GuardRest {
+    /// The thread is panicking: close the element.
+    Unwinding,
+    /// The pool has a closure hook, which is called out of line: the rest of the give-back,
+    /// from the reset hooks on.
+    Hooked,
+    /// The `Reset` type refused the element: close it.
+    Refused,
+    /// The `Reset` type kept the element, and the thread's list could not take it.
+    Kept,
+}

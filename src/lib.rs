@@ -23,10 +23,12 @@ mod local;
 mod pool;
 mod reset;
 mod shared;
+mod slow_path;
 mod stats;
 mod sync;
 mod thread_exit;
 mod unwind;
+mod user_code;
 mod word_move;
 mod wrapper;
 

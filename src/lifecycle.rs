@@ -7,7 +7,8 @@ use std::sync::Arc;
 use crate::error::{BoxError, CachePoolGeneratorError};
 use crate::generation::Event;
 use crate::global::Batch;
-use crate::shared::{Eviction, Shared};
+use crate::shared::Shared;
+use crate::user_code::Eviction;
 
 impl<T: Send + 'static> Shared<T> {
     /// Creates up to `count` elements into the global shard, as far as the budget allows;

@@ -11,7 +11,6 @@ use crate::guard::{Checkout, OwnedCheckout};
 use crate::reset::{NoReset, Reset};
 use crate::shared::Shared;
 use crate::stats::Stats;
-use crate::unwind;
 
 /// A pool of reusable elements: a cheap, cloneable handle to state shared by all its clones.
 ///
@@ -301,92 +300,6 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
         shared.put_slow(unsafe { ManuallyDrop::take(slot) });
     }
 
-    /// A guard's give-back (its `Drop`), on the guard's own slot.
-    ///
-    /// This is the whole of a guard's drop glue, which the compiler inlines where the guard
-    /// drops only if the glue is small; as a call, with a thread lookup of its own, it made a
-    /// checkout round trip of a boxed element take twice as long (`docs/design.md`, "The
-    /// guard's give-back"). So only the common case is here: no panic in flight, no closure
-    /// hook, the pool's [`Reset`] type keeps the element and the thread's list takes it.
-    /// Every other case leaves through one call, to [`give_back_rest`](Self::give_back_rest);
-    /// a second call site made the glue too large again. `scripts/guard-inlining.sh` checks
-    /// the result.
-    ///
-    /// # Safety
-    ///
-    /// `slot` holds an initialised element that nothing else uses; the caller treats it as
-    /// moved out afterwards.
-    #[inline(always)]
-    pub(crate) unsafe fn give_back_guarded(&self, slot: &mut ManuallyDrop<T>) {
-        let shared = &*self.shared;
-        let rest = 'hot: {
-            if std::thread::panicking() {
-                break 'hot GuardRest::Unwinding;
-            }
-            if shared.hooks.reset.is_some() {
-                break 'hot GuardRest::Hooked;
-            }
-            // SAFETY: `slot` holds the element and nothing else uses it (the caller).
-            if !unsafe { shared.run_reset(&mut **slot, R::reset) } {
-                break 'hot GuardRest::Refused;
-            }
-            if let Some(shard) = shared.locals.get()
-                // SAFETY: `ThreadLocal::get` returned the current thread's slot, so this
-                // thread owns the shard; `slot` is the caller's, as `push_from` requires.
-                && unsafe { shard.push_from(&**slot, shared.generations.current()) }
-            {
-                shard.stats.put.bump();
-                return;
-            }
-            GuardRest::Kept
-        };
-        // SAFETY: the element is still in `slot` (the caller's contract): it was neither
-        // pushed nor taken out above.
-        unsafe { self.give_back_rest(slot, rest) };
-    }
-
-    /// The cases of a guard's give-back that [`give_back_guarded`](Self::give_back_guarded)
-    /// leaves to a call.
-    ///
-    /// # Safety
-    ///
-    /// As for `give_back_guarded`; `rest` says how far it got.
-    #[inline(never)]
-    unsafe fn give_back_rest(&self, slot: &mut ManuallyDrop<T>, rest: GuardRest) {
-        // A guard's drop may run in a thread-local destructor: no close callback's panic leaves
-        // it (a reset hook's still does, as the user's own code would).
-        // SAFETY: the caller's contract, passed on.
-        unwind::containing(|| unsafe { self.give_back_rest_contained(slot, rest) });
-    }
-
-    /// The body of [`give_back_rest`](Self::give_back_rest).
-    ///
-    /// # Safety
-    ///
-    /// As for `give_back_rest`.
-    unsafe fn give_back_rest_contained(&self, slot: &mut ManuallyDrop<T>, rest: GuardRest) {
-        match rest {
-            GuardRest::Unwinding => {
-                // An element caught in the middle of an update is never handed to the next
-                // user.
-                // SAFETY: `slot` holds the element (the caller), taken out once here.
-                let element = unsafe { ManuallyDrop::take(slot) };
-                self.shared.close(element);
-            }
-            // SAFETY: as in `put`: the element is refused or kept, once.
-            GuardRest::Hooked => unsafe {
-                if self.shared.reset_or_close::<R>(slot) {
-                    self.keep_from(slot);
-                }
-            },
-            // SAFETY: `slot` holds the element (the caller), which the hook had only by
-            // reference.
-            GuardRest::Refused => self.shared.close(unsafe { ManuallyDrop::take(slot) }),
-            // SAFETY: as above; the list did not take it.
-            GuardRest::Kept => self.shared.put_slow(unsafe { ManuallyDrop::take(slot) }),
-        }
-    }
-
     /// Closes an element: hands it to the close callback, or drops it if there is none;
     /// `close(element)` of Python's `cachepool`. Use it for an element that is broken.
     ///
@@ -585,20 +498,6 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
     pub fn thread_capacity(&self) -> usize {
         self.shared.limits.thread_capacity
     }
-}
-
-/// What is left of a guard's give-back when it leaves the inlined path.
-#[derive(Clone, Copy)]
-enum GuardRest {
-    /// The thread is panicking: close the element.
-    Unwinding,
-    /// The pool has a closure hook, which is called out of line: the rest of the give-back,
-    /// from the reset hooks on.
-    Hooked,
-    /// The `Reset` type refused the element: close it.
-    Refused,
-    /// The `Reset` type kept the element, and the thread's list could not take it.
-    Kept,
 }
 
 #[cold]
