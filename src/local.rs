@@ -8,9 +8,9 @@ use crate::word_move;
 /// The idle elements one thread has cached for one pool, and the budget it has leased.
 ///
 /// `repr(C)`, hot fields first: what `pop` and `push_from` read (`items`, `push_limit`,
-/// `generation`, `low_water`) fills the first 48 bytes, so that with the shard's `get` and `put`
-/// counters right after the list (see [`ShardStats`]) the hot path touches two cache lines;
-/// the slow path's bookkeeping comes last.
+/// `generation`, `low_water`) fills the first 48 bytes, and the slow path's bookkeeping after
+/// it is small enough that the shard's `get` and `put` counters, which follow the list (see
+/// [`ShardStats`]), end within the next 64 bytes: the hot path touches two cache lines.
 #[repr(C)]
 pub(crate) struct LocalList<T> {
     /// Idle elements, warmest last: `pop` hands out the element returned most recently.
@@ -35,10 +35,6 @@ pub(crate) struct LocalList<T> {
     /// looks again: `GIVER_BATCH` for a thread that gives back more than it takes (see
     /// `Shared::keep_or_close`), unbounded otherwise.
     pub(crate) hold_limit: usize,
-    /// Whether this thread's exit hook knows about this list (see [`crate::thread_exit`]).
-    /// Cleared when the list is flushed at thread exit, so that a later thread reusing this
-    /// slot registers again before it caches anything here.
-    pub(crate) registered: bool,
     /// Where this thread's elements go: what it took out of the pool minus what it gave back,
     /// as far as the slow path has seen, bounded below by `-GIVER_BATCH` (a consumer that
     /// starts taking is recognised within a few gets) and above by `pool_size` (more elements
@@ -48,10 +44,18 @@ pub(crate) struct LocalList<T> {
     /// This shard's `get` and `put` counters when the slow path last updated `balance`.
     pub(crate) gets_seen: u64,
     pub(crate) puts_seen: u64,
-    /// The generation of this thread's last request for budget; a thread asks at most once
-    /// per generation.
-    pub(crate) asked_at: Option<u64>,
+    /// The generation of this thread's last request for budget ([`NEVER_ASKED`] before the
+    /// first); a thread asks at most once per generation.
+    pub(crate) asked_at: u64,
+    /// Whether this thread's exit hook knows about this list (see [`crate::thread_exit`]).
+    /// Cleared when the list is flushed at thread exit, so that a later thread reusing this
+    /// slot registers again before it caches anything here.
+    pub(crate) registered: bool,
 }
+
+/// [`LocalList::asked_at`] of a thread that never asked for budget: generations count up from 0
+/// and never reach it.
+pub(crate) const NEVER_ASKED: u64 = u64::MAX;
 
 /// One thread's shard of a pool: its free list and its counters.
 ///
@@ -97,7 +101,7 @@ impl<T> LocalShard<T> {
                 balance: 0,
                 gets_seen: 0,
                 puts_seen: 0,
-                asked_at: None,
+                asked_at: NEVER_ASKED,
             }),
             stats: ShardStats::default(),
         }

@@ -328,14 +328,14 @@ impl<T: Send + 'static> Shared<T> {
     fn ask_for_budget(&self, shard: &LocalShard<T>) {
         let generation = self.generations.current();
         // SAFETY: `shard` is the current thread's slot; the closure runs no user code.
-        let asked = unsafe { shard.with_list(|list| list.asked_at == Some(generation)) };
+        let asked = unsafe { shard.with_list(|list| list.asked_at == generation) };
         if asked || self.stats().idle + self.limits.batch >= self.limits.pool_size {
             return;
         }
         self.generations.advance(Event::BudgetRequest);
         let asked_at = self.generations.current();
         // SAFETY: as above.
-        unsafe { shard.with_list(|list| list.asked_at = Some(asked_at)) };
+        unsafe { shard.with_list(|list| list.asked_at = asked_at) };
     }
 
     /// `get` for a thread without a list: straight from the global shard, else the generator.

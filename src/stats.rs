@@ -4,112 +4,160 @@ use std::fmt;
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-/// A snapshot of a pool's statistics, returned by [`CachePool::stats`](crate::CachePool::stats).
-///
-/// `new`, `get` and `put` keep the meaning they have in Python's `cachepool`. On a quiet pool
-/// (no call in progress on any thread) the snapshot is exact and the ledger balances:
-///
-/// ```text
-/// new == idle + checked_out + closed + detached
-/// ```
-///
-/// # Readings under load
-///
-/// While other threads use the pool, `stats()` reads each thread's counters one after another,
-/// not all at one instant. Each counter is then a value it had while `stats()` ran, and a
-/// derived figure (`hits_local`, `idle`, `checked_out`) is off from the truth at any instant of
-/// that reading by at most the number of events (checkouts, give-backs, closes, detaches)
-/// other threads counted while it ran. Besides, `idle` is never above
-/// [`pool_size`](crate::CachePool::pool_size), and no figure is ever negative. So a service
-/// can export `idle` and `checked_out` as gauges and alert on them; on a quiet pool they are
-/// exact.
-///
-/// The struct is `#[non_exhaustive]`: it may gain fields in a minor release. Read its fields;
-/// to build one (in a test), start from [`Stats::default()`] and set fields.
-///
-/// ```
-/// let pool = cachepool::CachePool::new(|| String::with_capacity(64));
-/// let s = pool.get();
-/// pool.put(s);
-/// let again = pool.get();
-/// let stats = pool.stats();
-/// assert_eq!((stats.new, stats.get, stats.put), (1, 2, 1));
-/// assert_eq!((stats.hits_local, stats.idle, stats.checked_out), (1, 0, 1));
-/// # drop(again);
-/// ```
-///
-/// Exported as JSON with the `serde` feature (`serde_json::to_string(&pool.stats())`); fields
-/// missing from older JSON read as 0.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-#[cfg_attr(
-    feature = "serde",
-    derive(serde::Serialize, serde::Deserialize),
-    serde(default)
-)]
-#[non_exhaustive]
-pub struct Stats {
-    /// Elements created by the generator. A generator that fails creates nothing.
-    pub new: u64,
-    /// Successful checkouts: cached elements handed out plus new ones.
-    pub get: u64,
-    /// Elements taken back into the pool (not those closed because the pool was full or the
-    /// reset hook refused them).
-    pub put: u64,
-    /// Elements handed to the close callback (or dropped, without one), for any reason.
-    pub closed: u64,
-    /// Checkouts served from the calling thread's own list.
-    pub hits_local: u64,
-    /// Checkouts that found the thread's list empty and were served from the global shard
-    /// (each brings a batch of idle elements into the thread's list, whose later checkouts
-    /// count as `hits_local`).
-    pub hits_global: u64,
-    /// Elements detached from a guard: the caller kept them and the pool forgot them.
-    pub detached: u64,
-    /// Elements created by [`prefill`](crate::CachePool::prefill); included in `new`.
-    pub prefilled: u64,
-    /// Idle elements the pool closed on its own: `clear()`, `trim()`, a failed validation;
-    /// included in `closed`.
-    pub evicted: u64,
-    /// Idle elements closed by [`trim`](crate::CachePool::trim); included in `evicted`.
-    pub trimmed: u64,
-    /// Idle elements the validator refused at checkout; included in `evicted`.
-    pub invalid: u64,
-    /// Elements idle in the pool now, in every thread's list and the global shard; never
-    /// above `pool_size`.
-    pub idle: usize,
-    /// Elements checked out now: taken by `get` or a guard and not yet given back, closed or
-    /// detached (`new - idle - closed - detached` on a quiet pool). An element the pool did
-    /// not create, given to [`put`](crate::CachePool::put), counts as one given back.
-    pub checked_out: u64,
-    /// Panics of the close callback the pool contained instead of propagating: in a guard's
-    /// drop, while the thread was unwinding, or during thread exit, where propagating could
-    /// abort the process. Each was reported by the panic hook when it happened, and its
-    /// element counts as closed.
-    pub contained_panics: u64,
+/// Defines [`Stats`] and everything that follows its fields: its `Display`, the per-shard
+/// counters [`ShardStats`] and their adding-up. Each field is `counted` (a counter in every
+/// shard, bumped where the event happens) or `derived` (computed from the counters by
+/// [`Stats::derive`]), so a new metric is one line in the table and the call that counts it.
+macro_rules! stats_table {
+    (
+        $(#[$struct_attr:meta])*
+        pub struct Stats {
+            $( $(#[$field_attr:meta])* $kind:ident $name:ident: $ty:ty, )*
+        }
+    ) => {
+        $(#[$struct_attr])*
+        pub struct Stats {
+            $( $(#[$field_attr])* pub $name: $ty, )*
+        }
+
+        impl fmt::Display for Stats {
+            /// `name=value` for every field, in the table's order, separated by spaces.
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let mut separator = "";
+                $(
+                    write!(f, concat!("{}", stringify!($name), "={}"), separator, self.$name)?;
+                    separator = " ";
+                )*
+                let _ = separator;
+                Ok(())
+            }
+        }
+
+        shard_stats!([] $($kind $name,)*);
+
+        impl ShardStats {
+            /// Adds this shard's counters into `total`.
+            pub(crate) fn add_to(&self, total: &mut Stats) {
+                let shard = self;
+                $( add_counted!($kind total shard $name); )*
+            }
+        }
+    };
 }
 
-impl fmt::Display for Stats {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "new={} get={} put={} closed={} hits_local={} hits_global={} detached={} \
-             prefilled={} evicted={} trimmed={} invalid={} idle={} checked_out={} \
-             contained_panics={}",
-            self.new,
-            self.get,
-            self.put,
-            self.closed,
-            self.hits_local,
-            self.hits_global,
-            self.detached,
-            self.prefilled,
-            self.evicted,
-            self.trimmed,
-            self.invalid,
-            self.idle,
-            self.checked_out,
-            self.contained_panics
-        )
+/// Declares [`ShardStats`] with one [`Counter`] per `counted` field of the table, in its order.
+macro_rules! shard_stats {
+    ([$($counter:ident)*]) => {
+        /// The counters of one shard: one per `counted` field of [`Stats`], in the table's order.
+        ///
+        /// `repr(C)`, so that the order is the layout: `new`, `get` and `put` lead, so that the
+        /// hot path's `get` and `put` sit in the same cache line as the end of the shard's list
+        /// (see `LocalList`).
+        #[derive(Default)]
+        #[repr(C)]
+        pub(crate) struct ShardStats {
+            $( pub(crate) $counter: Counter, )*
+        }
+    };
+    ([$($counter:ident)*] counted $name:ident, $($rest:tt)*) => {
+        shard_stats!([$($counter)* $name] $($rest)*);
+    };
+    ([$($counter:ident)*] derived $name:ident, $($rest:tt)*) => {
+        shard_stats!([$($counter)*] $($rest)*);
+    };
+}
+
+/// `total.name += shard.name` for a `counted` field; nothing for a `derived` one.
+macro_rules! add_counted {
+    (counted $total:ident $shard:ident $name:ident) => {
+        $total.$name += $shard.$name.read();
+    };
+    (derived $total:ident $shard:ident $name:ident) => {};
+}
+
+stats_table! {
+    /// A snapshot of a pool's statistics, returned by [`CachePool::stats`](crate::CachePool::stats).
+    ///
+    /// `new`, `get` and `put` keep the meaning they have in Python's `cachepool`. On a quiet pool
+    /// (no call in progress on any thread) the snapshot is exact and the ledger balances:
+    ///
+    /// ```text
+    /// new == idle + checked_out + closed + detached
+    /// ```
+    ///
+    /// # Readings under load
+    ///
+    /// While other threads use the pool, `stats()` reads each thread's counters one after another,
+    /// not all at one instant. Each counter is then a value it had while `stats()` ran, and a
+    /// derived figure (`hits_local`, `idle`, `checked_out`) is off from the truth at any instant of
+    /// that reading by at most the number of events (checkouts, give-backs, closes, detaches)
+    /// other threads counted while it ran. Besides, `idle` is never above
+    /// [`pool_size`](crate::CachePool::pool_size), and no figure is ever negative. So a service
+    /// can export `idle` and `checked_out` as gauges and alert on them; on a quiet pool they are
+    /// exact.
+    ///
+    /// The struct is `#[non_exhaustive]`: it may gain fields in a minor release. Read its fields;
+    /// to build one (in a test), start from [`Stats::default()`] and set fields.
+    ///
+    /// ```
+    /// let pool = cachepool::CachePool::new(|| String::with_capacity(64));
+    /// let s = pool.get();
+    /// pool.put(s);
+    /// let again = pool.get();
+    /// let stats = pool.stats();
+    /// assert_eq!((stats.new, stats.get, stats.put), (1, 2, 1));
+    /// assert_eq!((stats.hits_local, stats.idle, stats.checked_out), (1, 0, 1));
+    /// # drop(again);
+    /// ```
+    ///
+    /// Exported as JSON with the `serde` feature (`serde_json::to_string(&pool.stats())`); fields
+    /// missing from older JSON read as 0.
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+    #[cfg_attr(
+        feature = "serde",
+        derive(serde::Serialize, serde::Deserialize),
+        serde(default)
+    )]
+    #[non_exhaustive]
+    pub struct Stats {
+        /// Elements created by the generator. A generator that fails creates nothing.
+        counted new: u64,
+        /// Successful checkouts: cached elements handed out plus new ones.
+        counted get: u64,
+        /// Elements taken back into the pool (not those closed because the pool was full or the
+        /// reset hook refused them).
+        counted put: u64,
+        /// Elements handed to the close callback (or dropped, without one), for any reason.
+        counted closed: u64,
+        /// Checkouts served from the calling thread's own list.
+        derived hits_local: u64,
+        /// Checkouts that found the thread's list empty and were served from the global shard
+        /// (each brings a batch of idle elements into the thread's list, whose later checkouts
+        /// count as `hits_local`).
+        counted hits_global: u64,
+        /// Elements detached from a guard: the caller kept them and the pool forgot them.
+        counted detached: u64,
+        /// Elements created by [`prefill`](crate::CachePool::prefill); included in `new`.
+        counted prefilled: u64,
+        /// Idle elements the pool closed on its own: `clear()`, `trim()`, a failed validation;
+        /// included in `closed`.
+        counted evicted: u64,
+        /// Idle elements closed by [`trim`](crate::CachePool::trim); included in `evicted`.
+        counted trimmed: u64,
+        /// Idle elements the validator refused at checkout; included in `evicted`.
+        counted invalid: u64,
+        /// Elements idle in the pool now, in every thread's list and the global shard; never
+        /// above `pool_size`.
+        derived idle: usize,
+        /// Elements checked out now: taken by `get` or a guard and not yet given back, closed or
+        /// detached (`new - idle - closed - detached` on a quiet pool). An element the pool did
+        /// not create, given to [`put`](crate::CachePool::put), counts as one given back.
+        derived checked_out: u64,
+        /// Panics of the close callback the pool contained instead of propagating: in a guard's
+        /// drop, while the thread was unwinding, or during thread exit, where propagating could
+        /// abort the process. Each was reported by the panic hook when it happened, and its
+        /// element counts as closed.
+        counted contained_panics: u64,
     }
 }
 
@@ -135,43 +183,6 @@ impl Counter {
     /// The count now (some recent value, when another thread writes it).
     pub(crate) fn read(&self) -> u64 {
         self.0.load(Relaxed)
-    }
-}
-
-/// The counters of one shard.
-///
-/// `repr(C)` with `get` and `put` first: the hot path bumps them, and they sit right after the
-/// shard's list (see `LocalList`).
-#[derive(Default)]
-#[repr(C)]
-pub(crate) struct ShardStats {
-    pub(crate) get: Counter,
-    pub(crate) put: Counter,
-    pub(crate) new: Counter,
-    pub(crate) closed: Counter,
-    pub(crate) hits_global: Counter,
-    pub(crate) detached: Counter,
-    pub(crate) prefilled: Counter,
-    pub(crate) evicted: Counter,
-    pub(crate) trimmed: Counter,
-    pub(crate) invalid: Counter,
-    pub(crate) contained_panics: Counter,
-}
-
-impl ShardStats {
-    /// Adds this shard's counters into `total`.
-    pub(crate) fn add_to(&self, total: &mut Stats) {
-        total.new += self.new.read();
-        total.get += self.get.read();
-        total.put += self.put.read();
-        total.closed += self.closed.read();
-        total.hits_global += self.hits_global.read();
-        total.detached += self.detached.read();
-        total.prefilled += self.prefilled.read();
-        total.evicted += self.evicted.read();
-        total.trimmed += self.trimmed.read();
-        total.invalid += self.invalid.read();
-        total.contained_panics += self.contained_panics.read();
     }
 }
 
