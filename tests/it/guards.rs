@@ -11,7 +11,7 @@ use cachepool::{
 };
 
 use crate::common::{
-    Fixture, Site, UserOps, builder, expect_injected, inject, silence_injected_panics, state,
+    Fixture, Site, State, UserOps, builder, expect_injected, inject, silence_injected_panics,
 };
 
 #[test]
@@ -85,12 +85,12 @@ fn discard_closes_the_element() {
     let g = f.checkout();
     let id = g.id();
     f.discard(g);
-    assert_eq!(f.ledger.state_of(id), state::CLOSED);
+    assert_eq!(f.ledger.state_of(id), State::Closed);
     let g = f.checkout_owned();
     let id = g.id();
     f.ledger.give(&g);
     OwnedCheckout::discard(g);
-    assert_eq!(f.ledger.state_of(id), state::CLOSED);
+    assert_eq!(f.ledger.state_of(id), State::Closed);
     let stats = f.quiet_stats();
     assert_eq!(
         (stats.new, stats.put, stats.closed, stats.idle),
@@ -141,7 +141,7 @@ fn guard_dropped_while_its_thread_panics_closes_its_element() {
         assert_eq!(expect_injected(panic), Site::UserCode);
         assert_eq!(
             f.ledger.state_of(id.unwrap()),
-            state::CLOSED,
+            State::Closed,
             "owned={owned}"
         );
     }
@@ -172,7 +172,7 @@ fn guard_dropped_while_panicking_with_a_panicking_close_callback_does_not_abort(
     .unwrap_err();
     // The user's panic is the one that propagates; the close callback's is contained.
     assert_eq!(expect_injected(panic), Site::UserCode);
-    assert_eq!(f.ledger.state_of(id.unwrap()), state::CLOSED);
+    assert_eq!(f.ledger.state_of(id.unwrap()), State::Closed);
     assert_eq!(f.quiet_stats().closed, 1);
     f.finish();
 }
@@ -204,13 +204,13 @@ fn reset_hook_refusal_closes_the_element() {
     g.refuse = true;
     let id = g.id();
     f.give_guard(g);
-    assert_eq!(f.ledger.state_of(id), state::CLOSED);
+    assert_eq!(f.ledger.state_of(id), State::Closed);
     let mut e = f.take();
     assert_ne!(e.id(), id);
     e.refuse = true;
     let id2 = e.id();
     f.put(e);
-    assert_eq!(f.ledger.state_of(id2), state::CLOSED);
+    assert_eq!(f.ledger.state_of(id2), State::Closed);
     let stats = f.quiet_stats();
     // Refused elements are closed, not counted as put.
     assert_eq!(
@@ -229,7 +229,7 @@ fn panicking_reset_hook_closes_the_element_and_propagates() {
     let id = e.id();
     let panic = catch_unwind(AssertUnwindSafe(|| f.put(e))).unwrap_err();
     assert_eq!(expect_injected(panic), Site::Reset);
-    assert_eq!(f.ledger.state_of(id), state::CLOSED);
+    assert_eq!(f.ledger.state_of(id), State::Closed);
     let stats = f.quiet_stats();
     assert_eq!((stats.put, stats.closed, stats.idle), (0, 1, 0));
     // And through a guard dropped normally: the panic leaves the guard's drop.

@@ -153,7 +153,7 @@ fn a_close_callback_panicking_while_catching_up_does_not_lose_the_element_being_
     f.ledger.assert_no_violations();
     let state = f.ledger.state_of(id);
     assert!(
-        state == crate::common::state::IN_POOL || state == crate::common::state::CLOSED,
+        state == crate::common::State::InPool || state == crate::common::State::Closed,
         "{state}"
     );
     f.quiet_stats();

@@ -13,7 +13,7 @@ use cachepool::{
     CachePool, CacheWrapper, Checkout, Clear, NoReset, OwnedCheckout, Reset, make_wrapper,
 };
 
-use crate::common::{Ledger, Site, Tracked, expect_injected, silence_injected_panics, state};
+use crate::common::{Ledger, Site, State, Tracked, expect_injected, silence_injected_panics};
 
 /// The ledger's reset hook as a `Reset` type: each element carries its ledger.
 struct LedgerReset;
@@ -84,7 +84,7 @@ fn an_element_a_reset_type_refuses_is_closed() {
     let id = e.id();
     ledger.give(&e);
     pool.put(e);
-    assert_eq!(ledger.state_of(id), state::CLOSED);
+    assert_eq!(ledger.state_of(id), State::Closed);
 
     let mut g = pool.checkout();
     ledger.take(&g);
@@ -93,7 +93,7 @@ fn an_element_a_reset_type_refuses_is_closed() {
     let id = g.id();
     ledger.give(&g);
     drop(g);
-    assert_eq!(ledger.state_of(id), state::CLOSED);
+    assert_eq!(ledger.state_of(id), State::Closed);
 
     let stats = pool.stats();
     assert_eq!(
@@ -115,7 +115,7 @@ fn a_reset_type_that_panics_gets_its_element_closed_and_the_panic_propagates() {
     ledger.give(&e);
     let panic = catch_unwind(AssertUnwindSafe(|| pool.put(e))).unwrap_err();
     assert_eq!(expect_injected(panic), Site::Reset);
-    assert_eq!(ledger.state_of(id), state::CLOSED);
+    assert_eq!(ledger.state_of(id), State::Closed);
 
     let mut g = pool.checkout();
     ledger.take(&g);
@@ -124,7 +124,7 @@ fn a_reset_type_that_panics_gets_its_element_closed_and_the_panic_propagates() {
     ledger.give(&g);
     let panic = catch_unwind(AssertUnwindSafe(|| drop(g))).unwrap_err();
     assert_eq!(expect_injected(panic), Site::Reset);
-    assert_eq!(ledger.state_of(id), state::CLOSED);
+    assert_eq!(ledger.state_of(id), State::Closed);
 
     let stats = pool.stats();
     assert_eq!((stats.put, stats.closed, stats.idle), (0, 2, 0));
@@ -168,9 +168,9 @@ fn a_closure_beside_a_reset_type_runs_after_it_on_what_it_keeps() {
     assert_eq!(calls.load(Ordering::Relaxed), 3);
     for id in 0..4usize {
         let expected = if id.is_multiple_of(2) {
-            state::IN_POOL
+            State::InPool
         } else {
-            state::CLOSED
+            State::Closed
         };
         assert_eq!(ledger.state_of(id), expected, "element {id}");
     }
@@ -202,7 +202,7 @@ fn a_closure_that_panics_beside_a_reset_type_gets_its_element_closed() {
     ledger.give(&guard);
     let panic = catch_unwind(AssertUnwindSafe(|| drop(guard))).unwrap_err();
     assert_eq!(expect_injected(panic), Site::Reset);
-    assert_eq!(ledger.state_of(id), state::CLOSED);
+    assert_eq!(ledger.state_of(id), State::Closed);
     assert_eq!(pool.stats().closed, 1);
     drop(pool);
     ledger.assert_all_accounted_for();

@@ -8,8 +8,8 @@ use std::thread;
 use cachepool::OwnedCheckout;
 
 use crate::common::{
-    Fixture, Handle, Site, Tracked, UserOps, expect_injected, inject, silence_injected_panics,
-    state,
+    Fixture, Handle, Site, State, Tracked, UserOps, expect_injected, inject,
+    silence_injected_panics,
 };
 
 #[test]
@@ -259,7 +259,7 @@ fn guard_in_a_thread_local(order: Order) {
         (3, 3, 0),
         "{order:?}: {stats}"
     );
-    assert_eq!(f.ledger.state_of(id), state::IN_POOL);
+    assert_eq!(f.ledger.state_of(id), State::InPool);
     // All three serve a later thread without a new element.
     let h = Handle {
         pool: f.pool.clone(),

@@ -15,8 +15,8 @@ use std::sync::Arc;
 use cachepool::{CachePoolGeneratorError, CacheWrapper, ReuseDecider, make_wrapper};
 
 use crate::common::{
-    Fixture, Ledger, Site, Tracked, UserOps, expect_injected, inject, silence_injected_panics,
-    state,
+    Fixture, Ledger, Site, State, Tracked, UserOps, expect_injected, inject,
+    silence_injected_panics,
 };
 
 #[derive(Debug, PartialEq, Eq)]
@@ -70,7 +70,7 @@ fn ok_gives_the_element_back_and_the_value_to_the_caller() {
     let wrapper = make_wrapper(&f.pool, CountingDecider(asked.clone()));
     let (result, id) = run_recorded(&wrapper, &f.ledger, Ok(42));
     assert_eq!(result, Ok(42));
-    assert_eq!(f.ledger.state_of(id), state::IN_POOL);
+    assert_eq!(f.ledger.state_of(id), State::InPool);
     assert_eq!(asked.get(), 0, "the decider is only asked about errors");
     let (_, again) = run_recorded(&wrapper, &f.ledger, Ok(0));
     assert_eq!(again, id, "the element came back and is reused");
@@ -88,7 +88,7 @@ fn err_the_decider_keeps_gives_the_element_back_and_the_error_unchanged() {
     let (result, id) = run_recorded(&wrapper, &f.ledger, Err(JobError::Retry(7)));
     assert_eq!(result, Err(JobError::Retry(7)));
     assert_eq!(asked.get(), 1);
-    assert_eq!(f.ledger.state_of(id), state::IN_POOL);
+    assert_eq!(f.ledger.state_of(id), State::InPool);
     let stats = f.quiet_stats();
     assert_eq!((stats.put, stats.closed, stats.idle), (1, 0, 1));
     drop(wrapper);
@@ -103,7 +103,7 @@ fn err_the_decider_refuses_closes_the_element_and_returns_the_error_unchanged() 
     let (result, id) = run_recorded(&wrapper, &f.ledger, Err(JobError::Broken(3)));
     assert_eq!(result, Err(JobError::Broken(3)));
     assert_eq!(asked.get(), 1);
-    assert_eq!(f.ledger.state_of(id), state::CLOSED);
+    assert_eq!(f.ledger.state_of(id), State::Closed);
     let stats = f.quiet_stats();
     assert_eq!((stats.put, stats.closed, stats.idle), (0, 1, 0));
     drop(wrapper);
@@ -116,7 +116,7 @@ fn err_without_a_decider_closes_the_element() {
     let wrapper = CacheWrapper::new(&f.pool);
     let (result, id) = run_recorded(&wrapper, &f.ledger, Err(JobError::Retry(1)));
     assert_eq!(result, Err(JobError::Retry(1)));
-    assert_eq!(f.ledger.state_of(id), state::CLOSED, "NeverReuse closes");
+    assert_eq!(f.ledger.state_of(id), State::Closed, "NeverReuse closes");
     drop(wrapper);
     f.finish();
 }
@@ -139,7 +139,7 @@ fn panicking_job_closes_the_element_and_propagates() {
     }))
     .unwrap_err();
     assert_eq!(expect_injected(panic), Site::Job);
-    assert_eq!(f.ledger.state_of(seen.unwrap()), state::CLOSED);
+    assert_eq!(f.ledger.state_of(seen.unwrap()), State::Closed);
     assert_eq!(asked.get(), 0, "a panic is not an error to decide on");
     // Not poisoned: the wrapper and the pool keep working.
     let (result, id) = run_recorded(&wrapper, &f.ledger, Ok(5));
@@ -204,7 +204,7 @@ fn try_run_hands_a_generator_failure_to_the_caller_converted_without_asking_the_
         (result, id)
     };
     assert_eq!(result, Ok(id));
-    assert_eq!(f.ledger.state_of(id), state::IN_POOL);
+    assert_eq!(f.ledger.state_of(id), State::InPool);
     drop(wrapper);
     f.finish();
 }
@@ -236,7 +236,7 @@ fn run_panics_like_get_when_the_generator_fails_and_the_pool_still_works() {
     f.ledger.fail_next_generate(false);
     let (result, id) = run_recorded(&wrapper, &f.ledger, Ok(3));
     assert_eq!(result, Ok(3));
-    assert_eq!(f.ledger.state_of(id), state::IN_POOL);
+    assert_eq!(f.ledger.state_of(id), State::InPool);
     drop(wrapper);
     f.finish();
 }
@@ -287,9 +287,9 @@ fn wrapper_keeps_the_pool_alive_and_closes_idle_elements_when_last() {
     let Fixture { pool, ledger } = f;
     drop(pool);
     let (_, id) = run_recorded(&wrapper, &ledger, Ok(1));
-    assert_eq!(ledger.state_of(id), state::IN_POOL);
+    assert_eq!(ledger.state_of(id), State::InPool);
     drop(wrapper);
-    assert_eq!(ledger.state_of(id), state::CLOSED);
+    assert_eq!(ledger.state_of(id), State::Closed);
     ledger.assert_all_accounted_for();
 }
 
