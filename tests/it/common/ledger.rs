@@ -383,12 +383,6 @@ impl Ledger {
                 stats.checked_out, c.held
             ));
         }
-        if stats.checked_out != c.held as u64 {
-            errors.push(format!(
-                "stats.checked_out {} != ledger held {}",
-                stats.checked_out, c.held
-            ));
-        }
         if stats.detached != c.detached as u64 {
             errors.push(format!(
                 "stats.detached {} != ledger {}",
