@@ -3,17 +3,23 @@
 
 use std::sync::Arc;
 
-use cachepool::{Builder, CachePool, Checkout, OwnedCheckout, Stats};
+use cachepool::{
+    Builder, CachePool, CachePoolGeneratorError, Checkout, NoReset, OwnedCheckout, Reset, Stats,
+};
 
 use super::{Counts, Ledger, Tracked};
 
-/// A builder for a pool of [`Tracked`] wired to `ledger`: fallible generator, close callback
-/// and reset hook all recording into it.
+/// A builder for a pool of [`Tracked`] whose generator (fallible) and close callback record
+/// into `ledger`, with no reset hook: for a test that chooses its own.
+pub fn builder_without_reset(ledger: &Arc<Ledger>) -> Builder<Tracked> {
+    let (g, c) = (Arc::clone(ledger), Arc::clone(ledger));
+    CachePool::try_builder(move || g.generate()).close_callback(move |e| c.close(e))
+}
+
+/// [`builder_without_reset`] plus the ledger's reset hook, as a closure.
 pub fn builder(ledger: &Arc<Ledger>) -> Builder<Tracked> {
-    let (g, c, r) = (Arc::clone(ledger), Arc::clone(ledger), Arc::clone(ledger));
-    CachePool::try_builder(move || g.generate())
-        .close_callback(move |e| c.close(e))
-        .reset(move |e| r.reset(e))
+    let r = Arc::clone(ledger);
+    builder_without_reset(ledger).reset(move |e| r.reset(e))
 }
 
 /// [`builder`] plus a validator recording into `ledger` (every checkout of an idle element
@@ -33,11 +39,13 @@ pub fn tracked_pool(pool_size: usize, thread_capacity: usize) -> (CachePool<Trac
     (pool, ledger)
 }
 
-/// The user's side of the ledger: every way of taking an element out and giving it back,
-/// each recording the transition before the pool sees the element.
+/// The user's side of the ledger, on a pool of [`Tracked`] with any reset type.
 pub trait UserOps {
+    /// The pool's reset type.
+    type Reset: Reset<Tracked>;
+
     fn ledger(&self) -> &Arc<Ledger>;
-    fn pool(&self) -> &CachePool<Tracked>;
+    fn pool(&self) -> &CachePool<Tracked, Self::Reset>;
 
     fn take(&self) -> Tracked {
         let e = self.pool().get();
@@ -45,7 +53,7 @@ pub trait UserOps {
         e
     }
 
-    fn try_take(&self) -> Result<Tracked, cachepool::CachePoolGeneratorError> {
+    fn try_take(&self) -> Result<Tracked, CachePoolGeneratorError> {
         let e = self.pool().try_get()?;
         self.ledger().take(&e);
         Ok(e)
@@ -61,13 +69,13 @@ pub trait UserOps {
         self.pool().close(e);
     }
 
-    fn checkout(&self) -> Checkout<'_, Tracked> {
+    fn checkout(&self) -> Checkout<'_, Tracked, Self::Reset> {
         let g = self.pool().checkout();
         self.ledger().take(&g);
         g
     }
 
-    fn checkout_owned(&self) -> OwnedCheckout<Tracked> {
+    fn checkout_owned(&self) -> OwnedCheckout<Tracked, Self::Reset> {
         let g = self.pool().checkout_owned();
         self.ledger().take(&g);
         g
@@ -75,29 +83,32 @@ pub trait UserOps {
 }
 
 /// A pool and its ledger, for the tests that work on one of each.
-pub struct Fixture {
-    pub pool: CachePool<Tracked>,
+pub struct Fixture<R = NoReset> {
+    pub pool: CachePool<Tracked, R>,
     pub ledger: Arc<Ledger>,
 }
 
 impl Fixture {
+    /// A pool from [`tracked_pool`] and its ledger.
     pub fn new(pool_size: usize, thread_capacity: usize) -> Fixture {
         let (pool, ledger) = tracked_pool(pool_size, thread_capacity);
         Fixture { pool, ledger }
     }
+}
 
+impl<R: Reset<Tracked>> Fixture<R> {
     /// Gives a borrowing guard's element back by dropping the guard.
-    pub fn give_guard(&self, g: Checkout<'_, Tracked>) {
+    pub fn give_guard(&self, g: Checkout<'_, Tracked, R>) {
         self.ledger.give(&g);
         drop(g);
     }
 
-    pub fn discard(&self, g: Checkout<'_, Tracked>) {
+    pub fn discard(&self, g: Checkout<'_, Tracked, R>) {
         self.ledger.give(&g);
         Checkout::discard(g);
     }
 
-    pub fn detach(&self, g: Checkout<'_, Tracked>) -> Tracked {
+    pub fn detach(&self, g: Checkout<'_, Tracked, R>) -> Tracked {
         let e = Checkout::detach(g);
         self.ledger.detach(&e);
         e
@@ -123,27 +134,40 @@ impl Fixture {
     }
 }
 
-impl UserOps for Fixture {
+impl<R: Reset<Tracked>> UserOps for Fixture<R> {
+    type Reset = R;
+
     fn ledger(&self) -> &Arc<Ledger> {
         &self.ledger
     }
-    fn pool(&self) -> &CachePool<Tracked> {
+    fn pool(&self) -> &CachePool<Tracked, R> {
         &self.pool
     }
 }
 
 /// A pool handle plus the ledger, for worker threads.
-#[derive(Clone)]
-pub struct Handle {
-    pub pool: CachePool<Tracked>,
+pub struct Handle<R = NoReset> {
+    pub pool: CachePool<Tracked, R>,
     pub ledger: Arc<Ledger>,
 }
 
-impl UserOps for Handle {
+// Not derived: a derive would ask the reset type to be `Clone`, which a handle never clones.
+impl<R> Clone for Handle<R> {
+    fn clone(&self) -> Self {
+        Handle {
+            pool: self.pool.clone(),
+            ledger: Arc::clone(&self.ledger),
+        }
+    }
+}
+
+impl<R: Reset<Tracked>> UserOps for Handle<R> {
+    type Reset = R;
+
     fn ledger(&self) -> &Arc<Ledger> {
         &self.ledger
     }
-    fn pool(&self) -> &CachePool<Tracked> {
+    fn pool(&self) -> &CachePool<Tracked, R> {
         &self.pool
     }
 }

@@ -23,7 +23,7 @@ pub mod scale;
 pub mod tracked;
 
 pub use faults::{Faults, Site};
-pub use fixture::{Fixture, Handle, UserOps, builder, validated_builder};
+pub use fixture::{Fixture, Handle, UserOps, builder, builder_without_reset, validated_builder};
 pub use ledger::{Counts, GenError, Ledger, State};
 pub use panics::{InjectedPanic, expect_injected, inject, silence_injected_panics};
 pub use rng::{Rng, seed};
