@@ -36,7 +36,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
 use crate::common::{
-    Fixture, Ledger, Site, Tracked, UserOps, builder, expect_injected, inject, scale,
+    Fixture, Ledger, Site, Tracked, UserOps, assert_stats, builder, expect_injected, inject, scale,
     silence_injected_panics, validated_builder,
 };
 
@@ -841,7 +841,7 @@ fn without_thread_lists_elements_come_back_oldest_first() {
     // The global shard is a FIFO: no list keeps the warmest element on this thread.
     assert_eq!((a.id(), b.id()), (ids[0], ids[1]));
     let stats = f.quiet_stats();
-    assert_eq!((stats.hits_global, stats.hits_local, stats.idle), (2, 0, 1));
+    assert_stats!(stats, hits_global: 2, hits_local: 0, idle: 1);
     f.put(a);
     f.put(b);
     f.finish();
@@ -852,12 +852,12 @@ fn a_full_list_spills_its_oldest_half_and_order_stays_newest_first() {
     let f = Fixture::new(16, 4);
     let ids = take_then_put(&f, 5); // the fifth put spills the two oldest
     let stats = f.quiet_stats();
-    assert_eq!((stats.put, stats.idle), (5, 5));
+    assert_stats!(stats, put: 5, idle: 5);
     let order = take_then_put(&f, 5);
     // Three from the list, newest first; then the spilled batch, newest first.
     assert_eq!(order, [ids[4], ids[3], ids[2], ids[1], ids[0]]);
     let stats = f.quiet_stats();
-    assert_eq!((stats.hits_local, stats.hits_global), (4, 1));
+    assert_stats!(stats, hits_local: 4, hits_global: 1);
     f.finish();
 }
 
@@ -883,10 +883,7 @@ fn pool_size_zero_closes_every_put_and_creates_on_every_get() {
     take_then_put(&f, 3);
     take_then_put(&f, 3);
     let stats = f.quiet_stats();
-    assert_eq!(
-        (stats.new, stats.put, stats.closed, stats.idle),
-        (6, 0, 6, 0)
-    );
+    assert_stats!(stats, new: 6, put: 0, closed: 6, idle: 0);
     f.finish();
 }
 

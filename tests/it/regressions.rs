@@ -14,7 +14,8 @@ use std::sync::{Arc, Barrier, Mutex};
 use cachepool::CachePool;
 
 use crate::common::{
-    Fixture, Ledger, Site, Tracked, UserOps, expect_injected, inject, silence_injected_panics,
+    Fixture, Ledger, Site, Tracked, UserOps, assert_stats, expect_injected, inject,
+    silence_injected_panics,
 };
 
 /// Found by `stress::injected_faults_across_thread_generations_lose_nothing` (an element
@@ -194,7 +195,7 @@ fn a_callback_re_entering_during_a_threads_first_checkout_keeps_references_valid
     let x = pool.get(); // UB under Miri, in get_slow after the generator returns
     pool.put(x);
     let stats = pool.stats();
-    assert_eq!((stats.new, stats.get, stats.put), (2, 2, 2));
+    assert_stats!(stats, new: 2, get: 2, put: 2);
 }
 
 // The cases below were found by adversarial tests run against the crate (a panicking close

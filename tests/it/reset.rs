@@ -14,8 +14,8 @@ use cachepool::{
 };
 
 use crate::common::{
-    Fixture, Ledger, Site, State, Tracked, UserOps, builder_without_reset, expect_injected,
-    silence_injected_panics,
+    Fixture, Ledger, Site, State, Tracked, UserOps, assert_stats, builder_without_reset,
+    expect_injected, silence_injected_panics,
 };
 
 /// The ledger's reset hook as a `Reset` type: each element carries its ledger.
@@ -62,7 +62,7 @@ fn a_reset_type_runs_on_put_and_on_both_guards() {
     std::thread::spawn(move || drop(g)).join().unwrap();
 
     let stats = f.pool.stats();
-    assert_eq!((stats.new, stats.put, stats.closed), (1, 3, 0));
+    assert_stats!(stats, new: 1, put: 3, closed: 0);
     let counts = f.finish();
     assert_eq!((counts.created, counts.closed), (1, 1));
 }
@@ -84,10 +84,7 @@ fn an_element_a_reset_type_refuses_is_closed() {
     assert_eq!(f.ledger.state_of(id), State::Closed);
 
     let stats = f.pool.stats();
-    assert_eq!(
-        (stats.new, stats.put, stats.closed, stats.idle),
-        (2, 0, 2, 0)
-    );
+    assert_stats!(stats, new: 2, put: 0, closed: 2, idle: 0);
     f.finish();
 }
 
@@ -110,7 +107,7 @@ fn a_reset_type_that_panics_gets_its_element_closed_and_the_panic_propagates() {
     assert_eq!(f.ledger.state_of(id), State::Closed);
 
     let stats = f.pool.stats();
-    assert_eq!((stats.put, stats.closed, stats.idle), (0, 2, 0));
+    assert_stats!(stats, put: 0, closed: 2, idle: 0);
     // The pool still works after both panics.
     let e = f.take();
     f.put(e);
@@ -158,7 +155,7 @@ fn a_closure_beside_a_reset_type_runs_after_it_on_what_it_keeps() {
         assert_eq!(f.ledger.state_of(id), expected, "element {id}");
     }
     let stats = f.pool.stats();
-    assert_eq!((stats.put, stats.closed, stats.idle), (2, 2, 2));
+    assert_stats!(stats, put: 2, closed: 2, idle: 2);
     f.finish();
 }
 
@@ -256,7 +253,7 @@ fn a_wrapper_runs_on_a_pool_with_a_reset_type() {
     });
     assert!(r.is_err());
     let stats = pool.stats();
-    assert_eq!((stats.new, stats.put, stats.closed), (1, 1, 1));
+    assert_stats!(stats, new: 1, put: 1, closed: 1);
 }
 
 /// A `Reset` type that is neither `Send` nor `Sync`: the pool only names it.

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use cachepool::{CachePool, CachePoolError, NeverReuse, Stats, make_wrapper};
 
 use crate::common::{
-    Fixture, GenError, Site, State, Tracked, UserOps, expect_injected, inject,
+    Fixture, GenError, Site, State, Tracked, UserOps, assert_stats, expect_injected, inject,
     silence_injected_panics,
 };
 
@@ -69,7 +69,7 @@ fn generator_error_surfaces_with_its_source_and_creates_nothing() {
     let e = f.take();
     f.put(e);
     let stats = f.quiet_stats();
-    assert_eq!((stats.new, stats.get, stats.put, stats.idle), (1, 1, 1, 1));
+    assert_stats!(stats, new: 1, get: 1, put: 1, idle: 1);
     f.finish();
 }
 
@@ -98,7 +98,7 @@ fn close_calls_the_close_callback() {
     assert_eq!(f.ledger.state_of(id), State::Closed);
     assert_eq!(f.ledger.close_calls(), 1);
     let stats = f.quiet_stats();
-    assert_eq!((stats.closed, stats.put, stats.idle), (1, 0, 0));
+    assert_stats!(stats, closed: 1, put: 0, idle: 0);
     f.finish();
 }
 
@@ -171,7 +171,7 @@ fn pool_of_one_keeps_the_first_put_and_closes_the_second() {
         "the second is closed"
     );
     let stats = f.quiet_stats();
-    assert_eq!((stats.new, stats.put, stats.closed), (2, 1, 1));
+    assert_stats!(stats, new: 2, put: 1, closed: 1);
     let again = f.take();
     assert_eq!(again.id(), id1);
     f.put(again);
@@ -184,7 +184,7 @@ fn get_counts_new_and_get_then_put_counts_put() {
     let f = Fixture::new(1024, 4);
     let e = f.take();
     let stats = f.quiet_stats();
-    assert_eq!((stats.new, stats.get, stats.put), (1, 1, 0));
+    assert_stats!(stats, new: 1, get: 1, put: 0);
     f.put(e);
     assert_eq!(f.quiet_stats().put, 1);
     f.finish();
@@ -339,7 +339,7 @@ fn panicking_decider_propagates_closes_the_element_and_the_pool_still_works() {
     let id = seen.unwrap();
     assert_eq!(f.ledger.state_of(id), State::Closed);
     let stats = f.quiet_stats();
-    assert_eq!((stats.new, stats.closed, stats.idle), (1, 1, 0));
+    assert_stats!(stats, new: 1, closed: 1, idle: 0);
     // Not poisoned.
     let e = f.take();
     assert_ne!(e.id(), id);

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use cachepool::{CachePoolGeneratorError, CacheWrapper, ReuseDecider, make_wrapper};
 
 use crate::common::{
-    Fixture, Ledger, Site, State, Tracked, UserOps, expect_injected, inject,
+    Fixture, Ledger, Site, State, Tracked, UserOps, assert_stats, expect_injected, inject,
     silence_injected_panics,
 };
 
@@ -75,7 +75,7 @@ fn ok_gives_the_element_back_and_the_value_to_the_caller() {
     let (_, again) = run_recorded(&wrapper, &f.ledger, Ok(0));
     assert_eq!(again, id, "the element came back and is reused");
     let stats = f.quiet_stats();
-    assert_eq!((stats.new, stats.put, stats.closed), (1, 2, 0));
+    assert_stats!(stats, new: 1, put: 2, closed: 0);
     drop(wrapper);
     f.finish();
 }
@@ -90,7 +90,7 @@ fn err_the_decider_keeps_gives_the_element_back_and_the_error_unchanged() {
     assert_eq!(asked.get(), 1);
     assert_eq!(f.ledger.state_of(id), State::InPool);
     let stats = f.quiet_stats();
-    assert_eq!((stats.put, stats.closed, stats.idle), (1, 0, 1));
+    assert_stats!(stats, put: 1, closed: 0, idle: 1);
     drop(wrapper);
     f.finish();
 }
@@ -105,7 +105,7 @@ fn err_the_decider_refuses_closes_the_element_and_returns_the_error_unchanged() 
     assert_eq!(asked.get(), 1);
     assert_eq!(f.ledger.state_of(id), State::Closed);
     let stats = f.quiet_stats();
-    assert_eq!((stats.put, stats.closed, stats.idle), (0, 1, 0));
+    assert_stats!(stats, put: 0, closed: 1, idle: 0);
     drop(wrapper);
     f.finish();
 }
@@ -146,7 +146,7 @@ fn panicking_job_closes_the_element_and_propagates() {
     assert_eq!(result, Ok(5));
     assert_ne!(Some(id), seen);
     let stats = f.quiet_stats();
-    assert_eq!((stats.new, stats.closed, stats.put), (2, 1, 1));
+    assert_stats!(stats, new: 2, closed: 1, put: 1);
     drop(wrapper);
     f.finish();
 }
@@ -167,7 +167,7 @@ fn panicking_decider_closes_the_element_and_propagates() {
     .unwrap_err();
     assert_eq!(expect_injected(panic), Site::Decider);
     let stats = f.quiet_stats();
-    assert_eq!((stats.new, stats.closed, stats.idle), (1, 1, 0));
+    assert_stats!(stats, new: 1, closed: 1, idle: 0);
     // Not poisoned.
     let (result, _) = run_recorded(&wrapper, &f.ledger, Err(JobError::Retry(2)));
     assert_eq!(result, Err(JobError::Retry(2)));
@@ -264,7 +264,7 @@ fn run_takes_any_error_type_on_an_infallible_pool() {
         "kept"
     );
     let stats = pool.stats();
-    assert_eq!((stats.new, stats.put, stats.closed), (1, 3, 0));
+    assert_stats!(stats, new: 1, put: 3, closed: 0);
 }
 
 #[test]

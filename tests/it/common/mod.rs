@@ -5,6 +5,7 @@
 //! | `tracked` | the test element, which records where it went |
 //! | `ledger` | the referee: every element's state, and every rule broken |
 //! | `fixture` | pools wired to a ledger, and the user's side of the ledger |
+//! | `assert_stats` | `assert_stats!`: the named fields of a `Stats`, checked by name |
 //! | `faults` | fault injection in every callback the pool runs |
 //! | `panics` | injected panics, told apart from the pool's own and kept quiet |
 //! | `rng` | a replayable seed and a cheap generator per thread |
@@ -13,6 +14,7 @@
 
 #![allow(dead_code)] // each suite uses its own part of the helpers
 
+pub mod assert_stats;
 pub mod faults;
 pub mod fixture;
 pub mod hammer;
@@ -22,6 +24,7 @@ pub mod rng;
 pub mod scale;
 pub mod tracked;
 
+pub(crate) use assert_stats::assert_stats;
 pub use faults::{Faults, Site};
 pub use fixture::{Fixture, Handle, UserOps, builder, builder_without_reset, validated_builder};
 pub use ledger::{Counts, GenError, Ledger, State};
