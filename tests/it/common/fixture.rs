@@ -82,10 +82,24 @@ pub trait UserOps {
     }
 }
 
-/// A pool and its ledger, for the tests that work on one of each.
+/// A pool and its ledger, for the tests that work on one of each; a clone is another handle
+/// on both.
 pub struct Fixture<R = NoReset> {
     pub pool: CachePool<Tracked, R>,
     pub ledger: Arc<Ledger>,
+}
+
+/// A clone of a [`Fixture`] for a worker thread: the pool and the ledger are shared.
+pub type Handle<R = NoReset> = Fixture<R>;
+
+// Not derived: a derive would ask the reset type to be `Clone`, and it never is cloned.
+impl<R> Clone for Fixture<R> {
+    fn clone(&self) -> Self {
+        Fixture {
+            pool: self.pool.clone(),
+            ledger: Arc::clone(&self.ledger),
+        }
+    }
 }
 
 impl Fixture {
@@ -135,33 +149,6 @@ impl<R: Reset<Tracked>> Fixture<R> {
 }
 
 impl<R: Reset<Tracked>> UserOps for Fixture<R> {
-    type Reset = R;
-
-    fn ledger(&self) -> &Arc<Ledger> {
-        &self.ledger
-    }
-    fn pool(&self) -> &CachePool<Tracked, R> {
-        &self.pool
-    }
-}
-
-/// A pool handle plus the ledger, for worker threads.
-pub struct Handle<R = NoReset> {
-    pub pool: CachePool<Tracked, R>,
-    pub ledger: Arc<Ledger>,
-}
-
-// Not derived: a derive would ask the reset type to be `Clone`, which a handle never clones.
-impl<R> Clone for Handle<R> {
-    fn clone(&self) -> Self {
-        Handle {
-            pool: self.pool.clone(),
-            ledger: Arc::clone(&self.ledger),
-        }
-    }
-}
-
-impl<R: Reset<Tracked>> UserOps for Handle<R> {
     type Reset = R;
 
     fn ledger(&self) -> &Arc<Ledger> {
