@@ -13,7 +13,7 @@ use cachepool::{
     make_wrapper,
 };
 
-use crate::common::{Site, expect_injected, inject, silence_injected_panics};
+use crate::common::{Site, assert_stats, expect_injected, inject, silence_injected_panics};
 
 /// A generator's `io::Error` keeps its kind through `?` into `io::Error`.
 #[test]
@@ -112,7 +112,7 @@ fn catch_unwind_around_a_checkout_needs_no_assert_unwind_safe() {
     });
     assert_eq!(expect_injected(caught.unwrap_err()), Site::Job);
     let stats = pool.stats();
-    assert_eq!((stats.closed, stats.idle), (1, 0));
+    assert_stats!(stats, closed: 1, idle: 0);
     assert_eq!(*pool.checkout(), [0u8; 8]);
 }
 
@@ -152,7 +152,7 @@ fn a_pool_in_a_lazylock_static_closes_idle_elements_only_on_clear() {
         worker.join().unwrap();
     }
     let stats = BUFFERS.stats();
-    assert_eq!((stats.get, stats.checked_out), (800, 0));
+    assert_stats!(stats, get: 800, checked_out: 0);
     assert!(stats.idle >= 2, "{stats}");
     assert_eq!(CLOSED.load(Ordering::Relaxed) as u64, stats.closed);
     assert_eq!(stats.closed, 0, "nothing closed without clear(): {stats}");

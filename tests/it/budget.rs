@@ -8,7 +8,7 @@ use std::thread;
 
 use cachepool::{CachePool, Stats};
 
-use crate::common::scale;
+use crate::common::{assert_stats, scale};
 
 /// `stats` minus `before`, for the counters a test compares.
 fn delta(stats: Stats, before: Stats) -> (u64, u64, u64) {
@@ -148,7 +148,7 @@ fn a_pool_larger_than_the_global_shard_ever_was_keeps_every_element() {
     let held: Vec<u64> = (0..n).map(|_| pool.get()).collect();
     held.into_iter().for_each(|e| pool.put(e));
     let stats = pool.stats();
-    assert_eq!((stats.put, stats.closed, stats.idle), (n as u64, 0, n));
+    assert_stats!(stats, put: n as u64, closed: 0, idle: n);
 }
 
 #[test]
@@ -166,10 +166,7 @@ fn prefill_counts_only_the_elements_it_kept() {
         }
         assert_eq!(pool.prefill(usize::MAX).unwrap(), SIZE);
         let stats = pool.stats();
-        assert_eq!(
-            (stats.new, stats.closed, stats.idle),
-            (SIZE as u64, 0, SIZE)
-        );
+        assert_stats!(stats, new: SIZE as u64, closed: 0, idle: SIZE);
         assert_eq!(pool.prefill(1).unwrap(), 0, "the pool is full");
     }
 }

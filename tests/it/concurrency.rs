@@ -12,16 +12,11 @@ fn eight_threads_hammering_a_small_pool_never_share_an_element() {
     let report = hammer::run(Config {
         name: "concurrency/eight_threads",
         threads: if cfg!(miri) { 3 } else { 8 },
-        generations: 1,
         rounds: if cfg!(miri) { 2 } else { 10 },
         ops_per_round: scale(3_000, 15),
         pool_size: 8,
-        thread_capacity: 4,
-        validated: false,
-        fault_per_mille: 0,
-        helpers: false,
-        teardown_threads: 0,
         seed,
+        ..Config::default()
     });
     assert_eq!(report.lost, 0);
     assert_eq!(report.faults_injected, 0);
@@ -42,16 +37,13 @@ fn eight_threads_on_a_pool_without_thread_lists() {
     let report = hammer::run(Config {
         name: "concurrency/no_thread_lists",
         threads: if cfg!(miri) { 3 } else { 8 },
-        generations: 1,
         rounds: if cfg!(miri) { 1 } else { 5 },
         ops_per_round: scale(2_000, 15),
         pool_size: 6,
         thread_capacity: 0,
         validated: true,
-        fault_per_mille: 0,
-        helpers: false,
-        teardown_threads: 0,
         seed,
+        ..Config::default()
     });
     assert_eq!(report.lost, 0);
     assert!(report.reuses > 0);

@@ -11,7 +11,8 @@ use cachepool::{
 };
 
 use crate::common::{
-    Fixture, Site, UserOps, builder, expect_injected, inject, silence_injected_panics, state,
+    Fixture, Site, State, UserOps, assert_stats, builder, expect_injected, inject,
+    silence_injected_panics,
 };
 
 #[test]
@@ -23,7 +24,7 @@ fn borrowing_guard_gives_its_element_back_on_drop() {
     assert_eq!(Checkout::pool(&g).stats().get, 1);
     f.give_guard(g);
     let stats = f.quiet_stats();
-    assert_eq!((stats.put, stats.idle, stats.closed), (1, 1, 0));
+    assert_stats!(stats, put: 1, idle: 1, closed: 0);
     let g = f.checkout();
     assert_eq!((g.id(), g.scratch), (id, 0));
     f.give_guard(g);
@@ -47,7 +48,7 @@ fn owned_guard_is_static_and_send_and_lands_in_the_list_of_the_thread_that_drops
     let g = f.checkout();
     assert_eq!(g.id(), id);
     let stats = f.quiet_stats();
-    assert_eq!((stats.new, stats.hits_global), (1, 1));
+    assert_stats!(stats, new: 1, hits_global: 1);
     f.give_guard(g);
     f.finish();
 }
@@ -62,7 +63,7 @@ fn owned_guard_keeps_the_pool_alive_after_the_last_handle_drops() {
     drop(pool);
     // The pool is still there: its stats read through the guard, and nothing was closed.
     let stats = OwnedCheckout::pool(&g).stats();
-    assert_eq!((stats.new, stats.idle, stats.closed), (2, 1, 0));
+    assert_stats!(stats, new: 2, idle: 1, closed: 0);
     assert_eq!(ledger.close_calls(), 0);
     // Another handle can come out of the guard and still works.
     let pool = OwnedCheckout::pool(&g).clone();
@@ -85,17 +86,14 @@ fn discard_closes_the_element() {
     let g = f.checkout();
     let id = g.id();
     f.discard(g);
-    assert_eq!(f.ledger.state_of(id), state::CLOSED);
+    assert_eq!(f.ledger.state_of(id), State::Closed);
     let g = f.checkout_owned();
     let id = g.id();
     f.ledger.give(&g);
     OwnedCheckout::discard(g);
-    assert_eq!(f.ledger.state_of(id), state::CLOSED);
+    assert_eq!(f.ledger.state_of(id), State::Closed);
     let stats = f.quiet_stats();
-    assert_eq!(
-        (stats.new, stats.put, stats.closed, stats.idle),
-        (2, 0, 2, 0)
-    );
+    assert_stats!(stats, new: 2, put: 0, closed: 2, idle: 0);
     f.finish();
 }
 
@@ -108,10 +106,7 @@ fn detach_keeps_the_element_and_counts_it_detached() {
     let owned_kept = OwnedCheckout::detach(g);
     f.ledger.detach(&owned_kept);
     let stats = f.quiet_stats();
-    assert_eq!(
-        (stats.new, stats.detached, stats.closed, stats.idle),
-        (2, 2, 0, 0)
-    );
+    assert_stats!(stats, new: 2, detached: 2, closed: 0, idle: 0);
     drop((kept, owned_kept));
     f.finish();
 }
@@ -141,15 +136,12 @@ fn guard_dropped_while_its_thread_panics_closes_its_element() {
         assert_eq!(expect_injected(panic), Site::UserCode);
         assert_eq!(
             f.ledger.state_of(id.unwrap()),
-            state::CLOSED,
+            State::Closed,
             "owned={owned}"
         );
     }
     let stats = f.quiet_stats();
-    assert_eq!(
-        (stats.new, stats.put, stats.closed, stats.idle),
-        (2, 0, 2, 0)
-    );
+    assert_stats!(stats, new: 2, put: 0, closed: 2, idle: 0);
     // The next checkout gets a fresh element, never the half-updated one.
     let g = f.checkout();
     assert_eq!(g.scratch, 0);
@@ -172,7 +164,7 @@ fn guard_dropped_while_panicking_with_a_panicking_close_callback_does_not_abort(
     .unwrap_err();
     // The user's panic is the one that propagates; the close callback's is contained.
     assert_eq!(expect_injected(panic), Site::UserCode);
-    assert_eq!(f.ledger.state_of(id.unwrap()), state::CLOSED);
+    assert_eq!(f.ledger.state_of(id.unwrap()), State::Closed);
     assert_eq!(f.quiet_stats().closed, 1);
     f.finish();
 }
@@ -204,19 +196,16 @@ fn reset_hook_refusal_closes_the_element() {
     g.refuse = true;
     let id = g.id();
     f.give_guard(g);
-    assert_eq!(f.ledger.state_of(id), state::CLOSED);
+    assert_eq!(f.ledger.state_of(id), State::Closed);
     let mut e = f.take();
     assert_ne!(e.id(), id);
     e.refuse = true;
     let id2 = e.id();
     f.put(e);
-    assert_eq!(f.ledger.state_of(id2), state::CLOSED);
+    assert_eq!(f.ledger.state_of(id2), State::Closed);
     let stats = f.quiet_stats();
     // Refused elements are closed, not counted as put.
-    assert_eq!(
-        (stats.new, stats.put, stats.closed, stats.idle),
-        (2, 0, 2, 0)
-    );
+    assert_stats!(stats, new: 2, put: 0, closed: 2, idle: 0);
     f.finish();
 }
 
@@ -229,9 +218,9 @@ fn panicking_reset_hook_closes_the_element_and_propagates() {
     let id = e.id();
     let panic = catch_unwind(AssertUnwindSafe(|| f.put(e))).unwrap_err();
     assert_eq!(expect_injected(panic), Site::Reset);
-    assert_eq!(f.ledger.state_of(id), state::CLOSED);
+    assert_eq!(f.ledger.state_of(id), State::Closed);
     let stats = f.quiet_stats();
-    assert_eq!((stats.put, stats.closed, stats.idle), (0, 1, 0));
+    assert_stats!(stats, put: 0, closed: 1, idle: 0);
     // And through a guard dropped normally: the panic leaves the guard's drop.
     let mut g = f.checkout();
     g.panic_in_reset = true;

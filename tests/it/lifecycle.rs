@@ -8,6 +8,8 @@ use std::thread;
 
 use cachepool::CachePool;
 
+use crate::common::assert_stats;
+
 /// A pool of numbered elements that records the ids its close callback receives.
 struct Numbered {
     pool: CachePool<usize>,
@@ -46,12 +48,12 @@ fn prefill_stops_at_the_budget_and_serves_other_threads_from_the_global_shard() 
     assert_eq!(p.pool.prefill(20).unwrap(), 8);
     assert_eq!(p.pool.prefill(1).unwrap(), 0, "the budget is spent");
     let stats = p.pool.stats();
-    assert_eq!((stats.new, stats.prefilled, stats.idle), (8, 8, 8));
+    assert_stats!(stats, new: 8, prefilled: 8, idle: 8);
 
     let pool = p.pool.clone();
     thread::spawn(move || drop(pool.checkout())).join().unwrap();
     let stats = p.pool.stats();
-    assert_eq!((stats.new, stats.hits_global), (8, 1), "no element created");
+    assert_stats!(stats, new: 8, hits_global: 1; "no element created");
     assert_eq!(stats.idle, 8);
     assert!(p.closed().is_empty());
 }
@@ -69,7 +71,7 @@ fn prefill_keeps_what_it_created_before_the_generator_failed() {
     let err = pool.prefill(10).unwrap_err();
     assert_eq!(err.get_ref().to_string(), "out of sockets");
     let stats = pool.stats();
-    assert_eq!((stats.new, stats.prefilled, stats.idle), (3, 3, 3));
+    assert_stats!(stats, new: 3, prefilled: 3, idle: 3);
     // The units the failed prefill did not use went back: 7 more elements can be cached.
     let extra: Vec<usize> = (0..10).map(|_| pool.try_get().unwrap_or(99)).collect();
     assert_eq!(extra.iter().filter(|&&id| id < 3).count(), 3);
@@ -84,7 +86,7 @@ fn clear_closes_the_global_shard_and_the_callers_list_before_returning() {
     p.pool.clear();
     assert_eq!(p.closed(), (0..12).collect::<Vec<_>>());
     let stats = p.pool.stats();
-    assert_eq!((stats.idle, stats.evicted, stats.closed), (0, 12, 12));
+    assert_stats!(stats, idle: 0, evicted: 12, closed: 12);
     // Every unit of budget came back: a full pool can be cached again.
     p.cycle(16);
     assert_eq!(p.pool.stats().idle, 16);
@@ -124,7 +126,7 @@ fn clear_reaches_another_threads_list_at_its_next_use() {
     cleared_tx.send(()).unwrap();
     worker.join().unwrap();
     let stats = p.pool.stats();
-    assert_eq!((stats.new, stats.evicted, stats.idle), (4, 3, 1));
+    assert_stats!(stats, new: 4, evicted: 3, idle: 1);
     // The element put after the clear went to the worker's list, which was flushed at its
     // exit into the global shard: idle is the global element (counted by stats as not yet
     // taken), and one thread's checkout finds it.
@@ -168,7 +170,7 @@ fn trim_closes_only_what_sat_idle_through_a_whole_period() {
     p.pool.trim();
     assert_eq!(p.closed(), [0, 1, 2]);
     let stats = p.pool.stats();
-    assert_eq!((stats.trimmed, stats.evicted, stats.idle), (3, 3, 1));
+    assert_stats!(stats, trimmed: 3, evicted: 3, idle: 1);
     p.pool.trim();
     assert_eq!(p.closed(), [0, 1, 2, 3], "unused for a whole period now");
 }
@@ -189,7 +191,7 @@ fn trim_closes_global_batches_after_two_trims_and_keeps_a_busy_list() {
     p.pool.trim();
     assert_eq!(p.closed(), (0..8).collect::<Vec<_>>());
     let stats = p.pool.stats();
-    assert_eq!((stats.trimmed, stats.idle), (8, 4));
+    assert_stats!(stats, trimmed: 8, idle: 4);
     p.cycle(4);
     assert_eq!(p.pool.stats().new, 12, "the busy list was kept");
 }
@@ -211,8 +213,8 @@ fn validation_closes_refused_idle_elements_and_tries_the_next() {
     assert_eq!(pool.get(), 4, "nothing idle left: a new element");
     assert_eq!(*closed.lock().unwrap(), [3, 1]);
     let stats = pool.stats();
-    assert_eq!((stats.invalid, stats.evicted, stats.closed), (2, 2, 2));
-    assert_eq!((stats.new, stats.get, stats.idle), (5, 7, 0));
+    assert_stats!(stats, invalid: 2, evicted: 2, closed: 2);
+    assert_stats!(stats, new: 5, get: 7, idle: 0);
 }
 
 #[test]
@@ -242,7 +244,7 @@ fn a_panicking_validator_closes_its_element_and_the_pool_keeps_working() {
     );
     assert_eq!(pool.get(), 1);
     let stats = pool.stats();
-    assert_eq!((stats.new, stats.closed, stats.idle), (2, 1, 0));
+    assert_stats!(stats, new: 2, closed: 1, idle: 0);
 }
 
 #[test]

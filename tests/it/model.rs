@@ -36,7 +36,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
 use crate::common::{
-    Fixture, Ledger, Site, Tracked, UserOps, builder, expect_injected, inject, scale,
+    Fixture, Ledger, Site, Tracked, UserOps, assert_stats, builder, expect_injected, inject, scale,
     silence_injected_panics, validated_builder,
 };
 
@@ -841,7 +841,7 @@ fn without_thread_lists_elements_come_back_oldest_first() {
     // The global shard is a FIFO: no list keeps the warmest element on this thread.
     assert_eq!((a.id(), b.id()), (ids[0], ids[1]));
     let stats = f.quiet_stats();
-    assert_eq!((stats.hits_global, stats.hits_local, stats.idle), (2, 0, 1));
+    assert_stats!(stats, hits_global: 2, hits_local: 0, idle: 1);
     f.put(a);
     f.put(b);
     f.finish();
@@ -852,12 +852,12 @@ fn a_full_list_spills_its_oldest_half_and_order_stays_newest_first() {
     let f = Fixture::new(16, 4);
     let ids = take_then_put(&f, 5); // the fifth put spills the two oldest
     let stats = f.quiet_stats();
-    assert_eq!((stats.put, stats.idle), (5, 5));
+    assert_stats!(stats, put: 5, idle: 5);
     let order = take_then_put(&f, 5);
     // Three from the list, newest first; then the spilled batch, newest first.
     assert_eq!(order, [ids[4], ids[3], ids[2], ids[1], ids[0]]);
     let stats = f.quiet_stats();
-    assert_eq!((stats.hits_local, stats.hits_global), (4, 1));
+    assert_stats!(stats, hits_local: 4, hits_global: 1);
     f.finish();
 }
 
@@ -883,10 +883,7 @@ fn pool_size_zero_closes_every_put_and_creates_on_every_get() {
     take_then_put(&f, 3);
     take_then_put(&f, 3);
     let stats = f.quiet_stats();
-    assert_eq!(
-        (stats.new, stats.put, stats.closed, stats.idle),
-        (6, 0, 6, 0)
-    );
+    assert_stats!(stats, new: 6, put: 0, closed: 6, idle: 0);
     f.finish();
 }
 
@@ -946,57 +943,86 @@ fn script(s: &str) -> Vec<Op> {
         .collect()
 }
 
-/// Scenarios that exercise one rule each through the model and the pool together; they
-/// stay as regression tests whatever proptest draws.
-#[test]
-fn model_regressions() {
-    // (pool_size, thread_capacity, validated, steps)
-    let cases: &[(usize, usize, bool, &str)] = &[
-        // A refill hands the thread the batch's units and takes back its unused lease.
-        (8, 2, false, "g g g g p p p p g g g"),
-        // No list: a get after the pool is full takes from the global shard.
-        (2, 0, false, "g g g p p p g p"),
-        // A thread whose list runs dry gives back its whole unused lease.
-        (6, 4, false, "g g g g p p p p c g g g g g p"),
-        // Reset-hook panic and refusal with a spent budget.
-        (1, 1, false, "g g p prp g pr"),
-        // Guards and wrappers on a pool that caches nothing.
-        (0, 0, false, "cd wok wek cup st"),
-        // Detached elements leave the books; owned guards come back like borrowed ones.
-        (3, 2, false, "ocd odt dt g p"),
-        // The generator failing while elements are idle is never called.
-        (4, 2, false, "g p gf gf p"),
-        // Shrunk by proptest (tests/proptest-regressions/model.txt) when the model spilled
-        // the newest half of a full list instead of the oldest: the spilled element must come
-        // back only after the list is empty.
-        (3, 2, false, "g g g p p p cx g"),
-        // The validator refuses an idle element: closed as invalid, the next one is tried.
-        (4, 2, true, "g g g p pi p g g g"),
-        // The validator panics: its element is closed, the pool keeps working.
-        (4, 2, true, "g g pvp p g g g p"),
-        // Validation also runs for elements passing through the global shard.
-        (3, 0, true, "g g g pi p pvp g g g"),
-        // Prefill stops at the budget, and keeps what it made before the generator failed.
-        (5, 2, false, "pf9 g g p p pf3/1 g"),
-        (5, 0, true, "pf2/0 pf4 g"),
-        // Clear closes the global shard and this thread's list; the budget comes back whole.
-        (6, 2, false, "g g g g g p p p p p clr g g p p"),
-        // Trim closes only what sat unused through a whole period.
-        (
-            8,
-            4,
-            false,
-            "g g g g g g p p p p p p trim g p trim trim g g",
-        ),
-        (6, 0, false, "pf4 trim g trim trim g"),
-        // Shrunk by proptest when the model trimmed batches one generation old: a batch made
-        // just before a trim survives it.
-        (1, 0, false, "pf1 trim"),
-        // Shrunk by proptest when the model forgot that a checkout lowers the low-water mark:
-        // the element checked out and given back since the last trim survives this one.
-        (2, 2, false, "g cd p cd trim"),
-    ];
-    for (pool_size, capacity, validated, steps) in cases {
-        run_model(*pool_size, *capacity, *validated, &script(steps));
+/// One `#[test]` per scenario, each running `script` on a fresh pool and on the model,
+/// comparing after every step: `name: (pool_size, thread_capacity, validated) "steps";`.
+macro_rules! scripted {
+    ($(
+        $(#[$doc:meta])*
+        $name:ident: ($pool_size:expr, $thread_capacity:expr, $validated:expr) $steps:literal;
+    )+) => {
+        $(
+            $(#[$doc])*
+            #[test]
+            fn $name() {
+                run_model($pool_size, $thread_capacity, $validated, &script($steps));
+            }
+        )+
+    };
+}
+
+/// Scenarios that exercise one rule each through the model and the pool together; they stay
+/// as regression tests whatever proptest draws.
+mod scripted {
+    use super::{run_model, script};
+
+    scripted! {
+        /// A refill hands the thread the batch's units and takes back its unused lease.
+        a_refill_hands_over_the_batchs_units_and_takes_back_the_unused_lease:
+            (8, 2, false) "g g g g p p p p g g g";
+        /// No list: a get after the pool is full takes from the global shard.
+        without_a_list_a_get_after_the_pool_is_full_takes_from_the_global_shard:
+            (2, 0, false) "g g g p p p g p";
+        /// A thread whose list runs dry gives back its whole unused lease.
+        a_thread_whose_list_runs_dry_gives_back_its_whole_unused_lease:
+            (6, 4, false) "g g g g p p p p c g g g g g p";
+        /// A reset hook that panics, then one that refuses, with the budget spent.
+        a_reset_hook_panicking_or_refusing_on_a_spent_budget_closes_the_element:
+            (1, 1, false) "g g p prp g pr";
+        /// Guards and wrappers on a pool that caches nothing.
+        guards_and_wrappers_on_a_pool_that_caches_nothing_close_every_element:
+            (0, 0, false) "cd wok wek cup st";
+        /// Detached elements leave the books; owned guards come back like borrowed ones.
+        detached_elements_leave_the_books_and_owned_guards_come_back_like_borrowed_ones:
+            (3, 2, false) "ocd odt dt g p";
+        /// The generator, failing, is never called while an element is idle.
+        a_failing_generator_is_not_called_while_an_element_is_idle:
+            (4, 2, false) "g p gf gf p";
+        /// A full list spills its oldest element, not its newest: the spilled one comes back
+        /// only after the list is empty.
+        a_full_list_spills_its_oldest_which_comes_back_only_after_the_list_empties:
+            (3, 2, false) "g g g p p p cx g";
+        /// The validator refuses an idle element: closed as invalid, the next one is tried.
+        an_idle_element_the_validator_refuses_is_closed_and_the_next_one_tried:
+            (4, 2, true) "g g g p pi p g g g";
+        /// The validator panics: its element is closed, the pool keeps working.
+        a_validator_panicking_closes_its_element_and_the_pool_keeps_working:
+            (4, 2, true) "g g pvp p g g g p";
+        /// Validation also runs for elements passing through the global shard.
+        validation_runs_for_elements_passing_through_the_global_shard:
+            (3, 0, true) "g g g pi p pvp g g g";
+        /// Prefill stops at the budget; with the budget spent, it calls no generator (not
+        /// even a failing one).
+        prefill_stops_at_the_budget:
+            (5, 2, false) "pf9 g g p p pf3/1 g";
+        /// A prefill whose generator fails at once returns the error and keeps no unit of the
+        /// budget: the next prefill fills it.
+        a_prefill_failing_at_once_returns_the_error_and_leaves_the_budget_whole:
+            (5, 0, true) "pf2/0 pf4 g";
+        /// Clear closes the global shard and this thread's list; the budget comes back whole.
+        clear_closes_the_global_shard_and_the_list_and_the_budget_comes_back_whole:
+            (6, 2, false) "g g g g g p p p p p clr g g p p";
+        /// Trim closes only what sat unused through a whole period.
+        trim_closes_only_what_sat_unused_through_a_whole_period:
+            (8, 4, false) "g g g g g g p p p p p p trim g p trim trim g g";
+        /// Without a list, trim closes the global shard's batches two trims old.
+        without_a_list_trim_closes_the_batches_two_trims_old:
+            (6, 0, false) "pf4 trim g trim trim g";
+        /// A batch made just before a trim survives it: batches one generation old stay.
+        a_batch_made_just_before_a_trim_survives_it:
+            (1, 0, false) "pf1 trim";
+        /// A checkout lowers the low-water mark: the element checked out and given back
+        /// since the last trim survives this one.
+        an_element_used_since_the_last_trim_survives_the_next:
+            (2, 2, false) "g cd p cd trim";
     }
 }

@@ -14,7 +14,8 @@ use std::sync::{Arc, Barrier, Mutex};
 use cachepool::CachePool;
 
 use crate::common::{
-    Fixture, Ledger, Site, Tracked, UserOps, expect_injected, inject, silence_injected_panics,
+    Fixture, Ledger, Site, Tracked, UserOps, assert_stats, expect_injected, inject,
+    silence_injected_panics,
 };
 
 /// Found by `stress::injected_faults_across_thread_generations_lose_nothing` (an element
@@ -153,7 +154,7 @@ fn a_close_callback_panicking_while_catching_up_does_not_lose_the_element_being_
     f.ledger.assert_no_violations();
     let state = f.ledger.state_of(id);
     assert!(
-        state == crate::common::state::IN_POOL || state == crate::common::state::CLOSED,
+        state == crate::common::State::InPool || state == crate::common::State::Closed,
         "{state}"
     );
     f.quiet_stats();
@@ -194,7 +195,7 @@ fn a_callback_re_entering_during_a_threads_first_checkout_keeps_references_valid
     let x = pool.get(); // UB under Miri, in get_slow after the generator returns
     pool.put(x);
     let stats = pool.stats();
-    assert_eq!((stats.new, stats.get, stats.put), (2, 2, 2));
+    assert_stats!(stats, new: 2, get: 2, put: 2);
 }
 
 // The cases below were found by adversarial tests run against the crate (a panicking close

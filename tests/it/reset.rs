@@ -13,7 +13,10 @@ use cachepool::{
     CachePool, CacheWrapper, Checkout, Clear, NoReset, OwnedCheckout, Reset, make_wrapper,
 };
 
-use crate::common::{Ledger, Site, Tracked, expect_injected, silence_injected_panics, state};
+use crate::common::{
+    Fixture, Ledger, Site, State, Tracked, UserOps, assert_stats, builder_without_reset,
+    expect_injected, silence_injected_panics,
+};
 
 /// The ledger's reset hook as a `Reset` type: each element carries its ledger.
 struct LedgerReset;
@@ -25,123 +28,100 @@ impl Reset<Tracked> for LedgerReset {
     }
 }
 
-type TypedPool = CachePool<Tracked, LedgerReset>;
+type TypedFixture = Fixture<LedgerReset>;
 
-/// A pool of [`Tracked`] whose only reset hook is [`LedgerReset`].
-fn typed_pool(ledger: &Arc<Ledger>) -> TypedPool {
-    let (g, c) = (Arc::clone(ledger), Arc::clone(ledger));
-    CachePool::try_builder(move || g.generate())
-        .close_callback(move |e| c.close(e))
+/// A pool of [`Tracked`] whose only reset hook is [`LedgerReset`], and its ledger.
+fn typed_fixture() -> TypedFixture {
+    let ledger = Ledger::new();
+    let pool = builder_without_reset(&ledger)
         .reset_with::<LedgerReset>()
         .pool_size(8)
         .thread_capacity(4)
-        .build()
-}
-
-fn take(pool: &TypedPool, ledger: &Ledger) -> Tracked {
-    let e = pool.get();
-    ledger.take(&e);
-    e
+        .build();
+    Fixture { pool, ledger }
 }
 
 #[test]
 fn a_reset_type_runs_on_put_and_on_both_guards() {
-    let ledger = Ledger::new();
-    let pool = typed_pool(&ledger);
-    let mut e = take(&pool, &ledger);
+    let f = typed_fixture();
+    let mut e = f.take();
     let id = e.id();
     e.scratch = 1;
-    ledger.give(&e);
-    pool.put(e);
+    f.put(e);
 
-    let mut g: Checkout<'_, Tracked, LedgerReset> = pool.checkout();
-    ledger.take(&g); // would report a violation had the scratch not been cleared
+    // The ledger reports a violation if the scratch was not cleared before the handout.
+    let mut g: Checkout<'_, Tracked, LedgerReset> = f.checkout();
     assert_eq!(g.id(), id);
     g.scratch = 2;
-    ledger.give(&g);
-    drop(g);
+    f.give_guard(g);
 
-    let mut g: OwnedCheckout<Tracked, LedgerReset> = pool.checkout_owned();
-    ledger.take(&g);
+    let mut g: OwnedCheckout<Tracked, LedgerReset> = f.checkout_owned();
     assert_eq!((g.id(), g.scratch), (id, 0));
     g.scratch = 3;
-    ledger.give(&g);
+    f.ledger.give(&g);
     std::thread::spawn(move || drop(g)).join().unwrap();
 
-    let stats = pool.stats();
-    assert_eq!((stats.new, stats.put, stats.closed), (1, 3, 0));
-    drop(pool);
-    let counts = ledger.assert_all_accounted_for();
+    let stats = f.pool.stats();
+    assert_stats!(stats, new: 1, put: 3, closed: 0);
+    let counts = f.finish();
     assert_eq!((counts.created, counts.closed), (1, 1));
 }
 
 #[test]
 fn an_element_a_reset_type_refuses_is_closed() {
-    let ledger = Ledger::new();
-    let pool = typed_pool(&ledger);
-    let mut e = take(&pool, &ledger);
+    let f = typed_fixture();
+    let mut e = f.take();
     e.refuse = true;
     let id = e.id();
-    ledger.give(&e);
-    pool.put(e);
-    assert_eq!(ledger.state_of(id), state::CLOSED);
+    f.put(e);
+    assert_eq!(f.ledger.state_of(id), State::Closed);
 
-    let mut g = pool.checkout();
-    ledger.take(&g);
+    let mut g = f.checkout();
     assert_ne!(g.id(), id, "a refused element is never handed out again");
     g.refuse = true;
     let id = g.id();
-    ledger.give(&g);
-    drop(g);
-    assert_eq!(ledger.state_of(id), state::CLOSED);
+    f.give_guard(g);
+    assert_eq!(f.ledger.state_of(id), State::Closed);
 
-    let stats = pool.stats();
-    assert_eq!(
-        (stats.new, stats.put, stats.closed, stats.idle),
-        (2, 0, 2, 0)
-    );
-    drop(pool);
-    ledger.assert_all_accounted_for();
+    let stats = f.pool.stats();
+    assert_stats!(stats, new: 2, put: 0, closed: 2, idle: 0);
+    f.finish();
 }
 
 #[test]
 fn a_reset_type_that_panics_gets_its_element_closed_and_the_panic_propagates() {
     let _quiet = silence_injected_panics();
-    let ledger = Ledger::new();
-    let pool = typed_pool(&ledger);
-    let mut e = take(&pool, &ledger);
+    let f = typed_fixture();
+    let mut e = f.take();
     e.panic_in_reset = true;
     let id = e.id();
-    ledger.give(&e);
-    let panic = catch_unwind(AssertUnwindSafe(|| pool.put(e))).unwrap_err();
+    let panic = catch_unwind(AssertUnwindSafe(|| f.put(e))).unwrap_err();
     assert_eq!(expect_injected(panic), Site::Reset);
-    assert_eq!(ledger.state_of(id), state::CLOSED);
+    assert_eq!(f.ledger.state_of(id), State::Closed);
 
-    let mut g = pool.checkout();
-    ledger.take(&g);
+    let mut g = f.checkout();
     g.panic_in_reset = true;
     let id = g.id();
-    ledger.give(&g);
-    let panic = catch_unwind(AssertUnwindSafe(|| drop(g))).unwrap_err();
+    let panic = catch_unwind(AssertUnwindSafe(|| f.give_guard(g))).unwrap_err();
     assert_eq!(expect_injected(panic), Site::Reset);
-    assert_eq!(ledger.state_of(id), state::CLOSED);
+    assert_eq!(f.ledger.state_of(id), State::Closed);
 
-    let stats = pool.stats();
-    assert_eq!((stats.put, stats.closed, stats.idle), (0, 2, 0));
+    let stats = f.pool.stats();
+    assert_stats!(stats, put: 0, closed: 2, idle: 0);
     // The pool still works after both panics.
-    let e = take(&pool, &ledger);
-    ledger.give(&e);
-    pool.put(e);
-    assert_eq!(pool.stats().idle, 1);
-    drop(pool);
-    ledger.assert_all_accounted_for();
+    let e = f.take();
+    f.put(e);
+    assert_eq!(f.pool.stats().idle, 1);
+    f.finish();
 }
 
 /// Counts the closure's calls beside [`LedgerReset`].
-fn typed_pool_with_closure(ledger: &Arc<Ledger>, calls: &Arc<AtomicUsize>) -> TypedPool {
-    let (g, c, n) = (Arc::clone(ledger), Arc::clone(ledger), Arc::clone(calls));
-    CachePool::try_builder(move || g.generate())
-        .close_callback(move |e| c.close(e))
+fn typed_pool_with_closure(
+    ledger: &Arc<Ledger>,
+    calls: &Arc<AtomicUsize>,
+) -> CachePool<Tracked, LedgerReset> {
+    let n = Arc::clone(calls);
+    builder_without_reset(ledger)
         .reset_with::<LedgerReset>()
         .reset(move |e: &mut Tracked| {
             n.fetch_add(1, Ordering::Relaxed);
@@ -158,35 +138,32 @@ fn a_closure_beside_a_reset_type_runs_after_it_on_what_it_keeps() {
     let ledger = Ledger::new();
     let calls = Arc::new(AtomicUsize::new(0));
     let pool = typed_pool_with_closure(&ledger, &calls);
-    let mut held: Vec<Tracked> = (0..4).map(|_| take(&pool, &ledger)).collect();
+    let f = Fixture { pool, ledger };
+    let mut held: Vec<Tracked> = (0..4).map(|_| f.take()).collect();
     held[0].scratch = 9;
     held[1].refuse = true; // refused by the type: the closure never sees it
     for e in held {
-        ledger.give(&e);
-        pool.put(e);
+        f.put(e);
     }
     assert_eq!(calls.load(Ordering::Relaxed), 3);
     for id in 0..4usize {
         let expected = if id.is_multiple_of(2) {
-            state::IN_POOL
+            State::InPool
         } else {
-            state::CLOSED
+            State::Closed
         };
-        assert_eq!(ledger.state_of(id), expected, "element {id}");
+        assert_eq!(f.ledger.state_of(id), expected, "element {id}");
     }
-    let stats = pool.stats();
-    assert_eq!((stats.put, stats.closed, stats.idle), (2, 2, 2));
-    drop(pool);
-    ledger.assert_all_accounted_for();
+    let stats = f.pool.stats();
+    assert_stats!(stats, put: 2, closed: 2, idle: 2);
+    f.finish();
 }
 
 #[test]
 fn a_closure_that_panics_beside_a_reset_type_gets_its_element_closed() {
     let _quiet = silence_injected_panics();
     let ledger = Ledger::new();
-    let (g, c) = (Arc::clone(&ledger), Arc::clone(&ledger));
-    let pool: TypedPool = CachePool::try_builder(move || g.generate())
-        .close_callback(move |e| c.close(e))
+    let pool = builder_without_reset(&ledger)
         .reset_with::<LedgerReset>()
         .reset(|e: &mut Tracked| {
             if e.invalid {
@@ -195,17 +172,15 @@ fn a_closure_that_panics_beside_a_reset_type_gets_its_element_closed() {
             true
         })
         .build();
-    let mut guard = pool.checkout();
-    ledger.take(&guard);
+    let f = Fixture { pool, ledger };
+    let mut guard = f.checkout();
     guard.invalid = true; // no validator here: the flag tells the closure to panic
     let id = guard.id();
-    ledger.give(&guard);
-    let panic = catch_unwind(AssertUnwindSafe(|| drop(guard))).unwrap_err();
+    let panic = catch_unwind(AssertUnwindSafe(|| f.give_guard(guard))).unwrap_err();
     assert_eq!(expect_injected(panic), Site::Reset);
-    assert_eq!(ledger.state_of(id), state::CLOSED);
-    assert_eq!(pool.stats().closed, 1);
-    drop(pool);
-    ledger.assert_all_accounted_for();
+    assert_eq!(f.ledger.state_of(id), State::Closed);
+    assert_eq!(f.pool.stats().closed, 1);
+    f.finish();
 }
 
 /// Fills a collection, gives it back through a `Clear` pool, and checks it comes back empty
@@ -278,7 +253,7 @@ fn a_wrapper_runs_on_a_pool_with_a_reset_type() {
     });
     assert!(r.is_err());
     let stats = pool.stats();
-    assert_eq!((stats.new, stats.put, stats.closed), (1, 1, 1));
+    assert_stats!(stats, new: 1, put: 1, closed: 1);
 }
 
 /// A `Reset` type that is neither `Send` nor `Sync`: the pool only names it.
@@ -310,43 +285,38 @@ fn a_pool_and_its_guards_are_send_and_sync_whatever_the_reset_type() {
 
 /// What one thread does to a shared pool with a `Reset` type in
 /// [`threads_sharing_a_pool_with_a_reset_type_lose_nothing`].
-fn hammer_typed(pool: &TypedPool, ledger: &Ledger, seed: u64, rounds: usize) {
+fn hammer_typed(f: &TypedFixture, seed: u64, rounds: usize) {
     let mut rng = crate::common::Rng::new(seed);
     for _ in 0..rounds {
         match rng.below(4) {
             // put, sometimes refused by the type's hook
             0 => {
-                let mut e = take(pool, ledger);
+                let mut e = f.take();
                 e.scratch = 1;
                 e.refuse = rng.chance(100);
-                ledger.give(&e);
-                pool.put(e);
+                f.put(e);
             }
             // borrowing guard, sometimes panicking in the type's hook
             1 => {
-                let mut g = pool.checkout();
-                ledger.take(&g);
+                let mut g = f.checkout();
                 g.scratch = 1;
                 g.panic_in_reset = rng.chance(50);
-                ledger.give(&g);
-                if let Err(panic) = catch_unwind(AssertUnwindSafe(|| drop(g))) {
+                if let Err(panic) = catch_unwind(AssertUnwindSafe(|| f.give_guard(g))) {
                     assert_eq!(expect_injected(panic), Site::Reset);
                 }
             }
             // owned guard, given back on another thread
             2 => {
-                let mut g = pool.checkout_owned();
-                ledger.take(&g);
+                let mut g = f.checkout_owned();
                 g.scratch = 1;
-                ledger.give(&g);
+                f.ledger.give(&g);
                 std::thread::spawn(move || drop(g)).join().unwrap();
             }
             // a burst past the thread's list: spills to the global shard, then closes
             _ => {
-                let held: Vec<Tracked> = (0..6).map(|_| take(pool, ledger)).collect();
+                let held: Vec<Tracked> = (0..6).map(|_| f.take()).collect();
                 for e in held {
-                    ledger.give(&e);
-                    pool.put(e);
+                    f.put(e);
                 }
             }
         }
@@ -356,15 +326,14 @@ fn hammer_typed(pool: &TypedPool, ledger: &Ledger, seed: u64, rounds: usize) {
 #[test]
 fn threads_sharing_a_pool_with_a_reset_type_lose_nothing() {
     let _quiet = silence_injected_panics();
-    let ledger = Ledger::new();
-    let pool = typed_pool(&ledger);
+    let f = typed_fixture();
     let rounds = crate::common::scale(2_000, 20);
     let seed = crate::common::seed();
     std::thread::scope(|s| {
         let workers: Vec<_> = (0..4)
             .map(|t| {
-                let (pool, ledger) = (&pool, &ledger);
-                s.spawn(move || hammer_typed(pool, ledger, seed ^ t, rounds))
+                let f = &f;
+                s.spawn(move || hammer_typed(f, seed ^ t, rounds))
             })
             .collect();
         // Joined one by one: the scope's own join does not wait for the threads' exit
@@ -373,11 +342,10 @@ fn threads_sharing_a_pool_with_a_reset_type_lose_nothing() {
             worker.join().unwrap();
         }
     });
-    let stats = pool.stats();
-    if let Err(e) = ledger.check_quiet(&stats, pool.pool_size()) {
+    let stats = f.pool.stats();
+    if let Err(e) = f.ledger.check_quiet(&stats, f.pool.pool_size()) {
         panic!("seed {seed}: {e}");
     }
     assert!(stats.closed > 0 && stats.put > 0, "{stats}");
-    drop(pool);
-    ledger.assert_all_accounted_for();
+    f.finish();
 }

@@ -18,8 +18,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use cachepool::{CachePool, CachePoolError, NeverReuse, Stats, make_wrapper};
 
 use crate::common::{
-    Fixture, GenError, Site, Tracked, UserOps, expect_injected, inject, silence_injected_panics,
-    state,
+    Fixture, GenError, Site, State, Tracked, UserOps, assert_stats, expect_injected, inject,
+    silence_injected_panics,
 };
 
 /// `test_initial_stat`
@@ -69,7 +69,7 @@ fn generator_error_surfaces_with_its_source_and_creates_nothing() {
     let e = f.take();
     f.put(e);
     let stats = f.quiet_stats();
-    assert_eq!((stats.new, stats.get, stats.put, stats.idle), (1, 1, 1, 1));
+    assert_stats!(stats, new: 1, get: 1, put: 1, idle: 1);
     f.finish();
 }
 
@@ -93,12 +93,12 @@ fn close_calls_the_close_callback() {
     let f = Fixture::new(8, 4);
     let e = f.take();
     let id = e.id();
-    assert_eq!(f.ledger.state_of(id), state::HELD);
+    assert_eq!(f.ledger.state_of(id), State::Held);
     f.close(e);
-    assert_eq!(f.ledger.state_of(id), state::CLOSED);
+    assert_eq!(f.ledger.state_of(id), State::Closed);
     assert_eq!(f.ledger.close_calls(), 1);
     let stats = f.quiet_stats();
-    assert_eq!((stats.closed, stats.put, stats.idle), (1, 0, 0));
+    assert_stats!(stats, closed: 1, put: 0, idle: 0);
     f.finish();
 }
 
@@ -113,7 +113,7 @@ fn close_callback_panic_propagates_from_close() {
     let id = e.id();
     let panic = catch_unwind(AssertUnwindSafe(|| f.close(e))).unwrap_err();
     assert_eq!(expect_injected(panic), Site::Close);
-    assert_eq!(f.ledger.state_of(id), state::CLOSED);
+    assert_eq!(f.ledger.state_of(id), State::Closed);
     assert_eq!(f.quiet_stats().closed, 1);
     let e = f.take();
     assert_ne!(e.id(), id);
@@ -164,14 +164,14 @@ fn pool_of_one_keeps_the_first_put_and_closes_the_second() {
     assert_eq!(f.quiet_stats().idle, 1);
     f.put(e2);
     assert_eq!(f.quiet_stats().idle, 1);
-    assert_eq!(f.ledger.state_of(id1), state::IN_POOL, "the first is kept");
+    assert_eq!(f.ledger.state_of(id1), State::InPool, "the first is kept");
     assert_eq!(
         f.ledger.state_of(id2),
-        state::CLOSED,
+        State::Closed,
         "the second is closed"
     );
     let stats = f.quiet_stats();
-    assert_eq!((stats.new, stats.put, stats.closed), (2, 1, 1));
+    assert_stats!(stats, new: 2, put: 1, closed: 1);
     let again = f.take();
     assert_eq!(again.id(), id1);
     f.put(again);
@@ -184,7 +184,7 @@ fn get_counts_new_and_get_then_put_counts_put() {
     let f = Fixture::new(1024, 4);
     let e = f.take();
     let stats = f.quiet_stats();
-    assert_eq!((stats.new, stats.get, stats.put), (1, 1, 0));
+    assert_stats!(stats, new: 1, get: 1, put: 0);
     f.put(e);
     assert_eq!(f.quiet_stats().put, 1);
     f.finish();
@@ -337,9 +337,9 @@ fn panicking_decider_propagates_closes_the_element_and_the_pool_still_works() {
     .unwrap_err();
     assert_eq!(expect_injected(panic), Site::Decider);
     let id = seen.unwrap();
-    assert_eq!(f.ledger.state_of(id), state::CLOSED);
+    assert_eq!(f.ledger.state_of(id), State::Closed);
     let stats = f.quiet_stats();
-    assert_eq!((stats.new, stats.closed, stats.idle), (1, 1, 0));
+    assert_stats!(stats, new: 1, closed: 1, idle: 0);
     // Not poisoned.
     let e = f.take();
     assert_ne!(e.id(), id);
@@ -384,7 +384,7 @@ fn decider_true_gives_the_element_back_unclosed() {
     let f = Fixture::new(1024, 4);
     let (first, second) = ids_seen_by_a_failing_then_a_good_job(&f, JobError::StillAllowToReuse);
     assert_eq!(first, second);
-    assert_eq!(f.ledger.state_of(second), state::IN_POOL);
+    assert_eq!(f.ledger.state_of(second), State::InPool);
     assert_eq!(f.quiet_stats().closed, 0);
     f.finish();
 }
@@ -395,8 +395,8 @@ fn decider_false_closes_the_element() {
     let f = Fixture::new(1024, 4);
     let (first, second) = ids_seen_by_a_failing_then_a_good_job(&f, JobError::Broken);
     assert_ne!(first, second);
-    assert_eq!(f.ledger.state_of(first), state::CLOSED);
-    assert_eq!(f.ledger.state_of(second), state::IN_POOL);
+    assert_eq!(f.ledger.state_of(first), State::Closed);
+    assert_eq!(f.ledger.state_of(second), State::InPool);
     f.finish();
 }
 

@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use cachepool::{CachePool, Stats};
 
+use crate::common::assert_stats;
+
 #[test]
 fn stats_display_is_one_line_with_every_field() {
     let pool = CachePool::new(String::new);
@@ -42,7 +44,7 @@ fn checked_out_follows_every_way_in_and_out() {
     pool.put(e);
     drop(d); // kept: the second unit of the budget
     let stats = pool.stats();
-    assert_eq!((stats.checked_out, stats.idle), (0, 2));
+    assert_stats!(stats, checked_out: 0, idle: 2);
     assert_eq!(
         stats.new,
         stats.idle as u64 + stats.checked_out + stats.closed + stats.detached
@@ -173,6 +175,6 @@ fn stats_serde_round_trips_through_json() {
     assert_eq!(back, stats);
     // Fields missing from older JSON read as 0.
     let old: cachepool::Stats = serde_json::from_str(r#"{"new":3,"idle":2}"#).unwrap();
-    assert_eq!((old.new, old.idle, old.checked_out), (3, 2, 0));
+    assert_stats!(old, new: 3, idle: 2, checked_out: 0);
     drop(held);
 }

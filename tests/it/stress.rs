@@ -23,12 +23,12 @@ fn injected_faults_across_thread_generations_lose_nothing() {
         rounds: if cfg!(miri) { 1 } else { 5 },
         ops_per_round: scale(1_500, 12),
         pool_size: 16,
-        thread_capacity: 4,
         validated: true,
         fault_per_mille: 20,
         helpers: true,
         teardown_threads: if cfg!(miri) { 3 } else { 16 },
         seed,
+        ..Config::default()
     });
     assert_eq!(report.lost, 0);
     if !cfg!(miri) {
@@ -50,17 +50,15 @@ fn last_handle_dropped_while_sixteen_threads_run_closes_everything_once() {
     // which also runs when the pool drops.
     let report = hammer::run(Config {
         name: "stress/teardown_race",
-        threads: if cfg!(miri) { 2 } else { 8 },
-        generations: 1,
         rounds: if cfg!(miri) { 1 } else { 3 },
         ops_per_round: scale(1_500, 10),
         pool_size: 12,
         thread_capacity: 6,
-        validated: false,
         fault_per_mille: 5,
         helpers: true,
         teardown_threads: if cfg!(miri) { 3 } else { 16 },
         seed,
+        ..Config::default()
     });
     assert_eq!(report.lost, 0);
 }
@@ -72,17 +70,12 @@ fn every_fault_site_is_exercised() {
     let _quiet = silence_injected_panics();
     let report = hammer::run(Config {
         name: "stress/every_site",
-        threads: if cfg!(miri) { 2 } else { 8 },
-        generations: 1,
-        rounds: 1,
         ops_per_round: scale(3_000, 40),
-        pool_size: 8,
         thread_capacity: 2,
         validated: true,
         fault_per_mille: 100,
         helpers: true,
-        teardown_threads: 0,
-        seed: seed(),
+        ..Config::default()
     });
     assert_eq!(report.lost, 0);
     if !cfg!(miri) {

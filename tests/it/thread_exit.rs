@@ -8,8 +8,8 @@ use std::thread;
 use cachepool::OwnedCheckout;
 
 use crate::common::{
-    Fixture, Handle, Site, Tracked, UserOps, expect_injected, inject, silence_injected_panics,
-    state,
+    Fixture, Handle, Site, State, Tracked, UserOps, assert_stats, expect_injected, inject,
+    silence_injected_panics,
 };
 
 #[test]
@@ -29,7 +29,7 @@ fn elements_cached_by_an_exited_thread_serve_a_later_thread_from_the_global_shar
     .join()
     .unwrap();
     let stats = f.quiet_stats();
-    assert_eq!((stats.new, stats.idle, stats.hits_global), (2, 2, 0));
+    assert_stats!(stats, new: 2, idle: 2, hits_global: 0);
 
     let h = Handle {
         pool: f.pool.clone(),
@@ -40,7 +40,7 @@ fn elements_cached_by_an_exited_thread_serve_a_later_thread_from_the_global_shar
         // The exited thread's list arrived as one batch, in order: warmest first still.
         assert_eq!(first.id(), b);
         let stats = h.pool.stats();
-        assert_eq!((stats.new, stats.hits_global, stats.hits_local), (2, 1, 0));
+        assert_stats!(stats, new: 2, hits_global: 1, hits_local: 0);
         let second = h.take(); // the rest of the batch is in this thread's list now
         assert_eq!(second.id(), a);
         assert_eq!(h.pool.stats().hits_local, 1);
@@ -50,7 +50,7 @@ fn elements_cached_by_an_exited_thread_serve_a_later_thread_from_the_global_shar
     .join()
     .unwrap();
     let stats = f.quiet_stats();
-    assert_eq!((stats.new, stats.idle), (2, 2));
+    assert_stats!(stats, new: 2, idle: 2);
     f.finish();
 }
 
@@ -70,7 +70,7 @@ fn a_full_list_left_by_an_exited_thread_is_reused_whole() {
     assert_eq!(f.quiet_stats().idle, 4);
     let taken: Vec<_> = (0..4).map(|_| f.take()).collect();
     let stats = f.quiet_stats();
-    assert_eq!((stats.new, stats.hits_global, stats.hits_local), (4, 1, 3));
+    assert_stats!(stats, new: 4, hits_global: 1, hits_local: 3);
     taken.into_iter().for_each(|e| f.put(e));
     f.finish();
 }
@@ -143,7 +143,7 @@ fn dropping_the_last_handle_closes_every_idle_element_exactly_once() {
     taken.into_iter().for_each(|e| f.put(e));
 
     let stats = f.quiet_stats();
-    assert_eq!((stats.new, stats.idle, stats.closed), (10, 10, 0));
+    assert_stats!(stats, new: 10, idle: 10, closed: 0);
     let Fixture { pool, ledger } = f;
     drop(pool);
     let counts = ledger.assert_all_accounted_for();
@@ -254,12 +254,8 @@ fn guard_in_a_thread_local(order: Order) {
     // Nothing was lost or closed: the three elements (the guard had taken the warmest of
     // them) are idle, none held.
     let stats = f.quiet_stats();
-    assert_eq!(
-        (stats.new, stats.idle, stats.closed),
-        (3, 3, 0),
-        "{order:?}: {stats}"
-    );
-    assert_eq!(f.ledger.state_of(id), state::IN_POOL);
+    assert_stats!(stats, new: 3, idle: 3, closed: 0; "{order:?}");
+    assert_eq!(f.ledger.state_of(id), State::InPool);
     // All three serve a later thread without a new element.
     let h = Handle {
         pool: f.pool.clone(),

@@ -15,8 +15,8 @@ use std::sync::Arc;
 use cachepool::{CachePoolGeneratorError, CacheWrapper, ReuseDecider, make_wrapper};
 
 use crate::common::{
-    Fixture, Ledger, Site, Tracked, UserOps, expect_injected, inject, silence_injected_panics,
-    state,
+    Fixture, Ledger, Site, State, Tracked, UserOps, assert_stats, expect_injected, inject,
+    silence_injected_panics,
 };
 
 #[derive(Debug, PartialEq, Eq)]
@@ -70,12 +70,12 @@ fn ok_gives_the_element_back_and_the_value_to_the_caller() {
     let wrapper = make_wrapper(&f.pool, CountingDecider(asked.clone()));
     let (result, id) = run_recorded(&wrapper, &f.ledger, Ok(42));
     assert_eq!(result, Ok(42));
-    assert_eq!(f.ledger.state_of(id), state::IN_POOL);
+    assert_eq!(f.ledger.state_of(id), State::InPool);
     assert_eq!(asked.get(), 0, "the decider is only asked about errors");
     let (_, again) = run_recorded(&wrapper, &f.ledger, Ok(0));
     assert_eq!(again, id, "the element came back and is reused");
     let stats = f.quiet_stats();
-    assert_eq!((stats.new, stats.put, stats.closed), (1, 2, 0));
+    assert_stats!(stats, new: 1, put: 2, closed: 0);
     drop(wrapper);
     f.finish();
 }
@@ -88,9 +88,9 @@ fn err_the_decider_keeps_gives_the_element_back_and_the_error_unchanged() {
     let (result, id) = run_recorded(&wrapper, &f.ledger, Err(JobError::Retry(7)));
     assert_eq!(result, Err(JobError::Retry(7)));
     assert_eq!(asked.get(), 1);
-    assert_eq!(f.ledger.state_of(id), state::IN_POOL);
+    assert_eq!(f.ledger.state_of(id), State::InPool);
     let stats = f.quiet_stats();
-    assert_eq!((stats.put, stats.closed, stats.idle), (1, 0, 1));
+    assert_stats!(stats, put: 1, closed: 0, idle: 1);
     drop(wrapper);
     f.finish();
 }
@@ -103,9 +103,9 @@ fn err_the_decider_refuses_closes_the_element_and_returns_the_error_unchanged() 
     let (result, id) = run_recorded(&wrapper, &f.ledger, Err(JobError::Broken(3)));
     assert_eq!(result, Err(JobError::Broken(3)));
     assert_eq!(asked.get(), 1);
-    assert_eq!(f.ledger.state_of(id), state::CLOSED);
+    assert_eq!(f.ledger.state_of(id), State::Closed);
     let stats = f.quiet_stats();
-    assert_eq!((stats.put, stats.closed, stats.idle), (0, 1, 0));
+    assert_stats!(stats, put: 0, closed: 1, idle: 0);
     drop(wrapper);
     f.finish();
 }
@@ -116,7 +116,7 @@ fn err_without_a_decider_closes_the_element() {
     let wrapper = CacheWrapper::new(&f.pool);
     let (result, id) = run_recorded(&wrapper, &f.ledger, Err(JobError::Retry(1)));
     assert_eq!(result, Err(JobError::Retry(1)));
-    assert_eq!(f.ledger.state_of(id), state::CLOSED, "NeverReuse closes");
+    assert_eq!(f.ledger.state_of(id), State::Closed, "NeverReuse closes");
     drop(wrapper);
     f.finish();
 }
@@ -139,14 +139,14 @@ fn panicking_job_closes_the_element_and_propagates() {
     }))
     .unwrap_err();
     assert_eq!(expect_injected(panic), Site::Job);
-    assert_eq!(f.ledger.state_of(seen.unwrap()), state::CLOSED);
+    assert_eq!(f.ledger.state_of(seen.unwrap()), State::Closed);
     assert_eq!(asked.get(), 0, "a panic is not an error to decide on");
     // Not poisoned: the wrapper and the pool keep working.
     let (result, id) = run_recorded(&wrapper, &f.ledger, Ok(5));
     assert_eq!(result, Ok(5));
     assert_ne!(Some(id), seen);
     let stats = f.quiet_stats();
-    assert_eq!((stats.new, stats.closed, stats.put), (2, 1, 1));
+    assert_stats!(stats, new: 2, closed: 1, put: 1);
     drop(wrapper);
     f.finish();
 }
@@ -167,7 +167,7 @@ fn panicking_decider_closes_the_element_and_propagates() {
     .unwrap_err();
     assert_eq!(expect_injected(panic), Site::Decider);
     let stats = f.quiet_stats();
-    assert_eq!((stats.new, stats.closed, stats.idle), (1, 1, 0));
+    assert_stats!(stats, new: 1, closed: 1, idle: 0);
     // Not poisoned.
     let (result, _) = run_recorded(&wrapper, &f.ledger, Err(JobError::Retry(2)));
     assert_eq!(result, Err(JobError::Retry(2)));
@@ -204,7 +204,7 @@ fn try_run_hands_a_generator_failure_to_the_caller_converted_without_asking_the_
         (result, id)
     };
     assert_eq!(result, Ok(id));
-    assert_eq!(f.ledger.state_of(id), state::IN_POOL);
+    assert_eq!(f.ledger.state_of(id), State::InPool);
     drop(wrapper);
     f.finish();
 }
@@ -236,7 +236,7 @@ fn run_panics_like_get_when_the_generator_fails_and_the_pool_still_works() {
     f.ledger.fail_next_generate(false);
     let (result, id) = run_recorded(&wrapper, &f.ledger, Ok(3));
     assert_eq!(result, Ok(3));
-    assert_eq!(f.ledger.state_of(id), state::IN_POOL);
+    assert_eq!(f.ledger.state_of(id), State::InPool);
     drop(wrapper);
     f.finish();
 }
@@ -264,7 +264,7 @@ fn run_takes_any_error_type_on_an_infallible_pool() {
         "kept"
     );
     let stats = pool.stats();
-    assert_eq!((stats.new, stats.put, stats.closed), (1, 3, 0));
+    assert_stats!(stats, new: 1, put: 3, closed: 0);
 }
 
 #[test]
@@ -287,9 +287,9 @@ fn wrapper_keeps_the_pool_alive_and_closes_idle_elements_when_last() {
     let Fixture { pool, ledger } = f;
     drop(pool);
     let (_, id) = run_recorded(&wrapper, &ledger, Ok(1));
-    assert_eq!(ledger.state_of(id), state::IN_POOL);
+    assert_eq!(ledger.state_of(id), State::InPool);
     drop(wrapper);
-    assert_eq!(ledger.state_of(id), state::CLOSED);
+    assert_eq!(ledger.state_of(id), State::Closed);
     ledger.assert_all_accounted_for();
 }
 

@@ -38,8 +38,8 @@ use cachepool::{CachePoolGeneratorError, CacheWrapper, Checkout, OwnedCheckout, 
 use crossbeam_queue::SegQueue;
 
 use super::{
-    Faults, Handle, InjectedPanic, Ledger, Rng, Site, Tracked, UserOps, builder, inject,
-    validated_builder,
+    Faults, Handle, InjectedPanic, Ledger, Rng, Site, Tracked, UserOps, builder, inject, scale,
+    seed, validated_builder,
 };
 
 /// What a helper thread leaves in a thread-local, dropped as the thread exits: an owned guard,
@@ -107,6 +107,28 @@ pub struct Config {
     /// handle drops on one of them. 0: the main thread drops the last handle at the end.
     pub teardown_threads: usize,
     pub seed: u64,
+}
+
+impl Default for Config {
+    /// One generation of eight workers (two under Miri) for one round on a pool of 8 with
+    /// lists of 4, with nothing switched on: no validator, faults, helper threads or teardown
+    /// race; seeded by [`seed`].
+    fn default() -> Self {
+        Config {
+            name: "hammer",
+            threads: if cfg!(miri) { 2 } else { 8 },
+            generations: 1,
+            rounds: 1,
+            ops_per_round: scale(1_000, 10),
+            pool_size: 8,
+            thread_capacity: 4,
+            validated: false,
+            fault_per_mille: 0,
+            helpers: false,
+            teardown_threads: 0,
+            seed: seed(),
+        }
+    }
 }
 
 /// What a run did, printed by the tests (and recorded in `docs/reliability.md`).
