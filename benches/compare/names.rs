@@ -27,27 +27,6 @@ pub const RAYON_MAP_INIT: &str = "rayon_map_init";
 /// `pipeline` groups only: the pipeline carrying a bare `u64`, no pool.
 pub const CHANNEL_U64: &str = "channel_u64";
 
-/// Every subject, in the order of the report's chart.
-pub const SUBJECTS: &[&str] = &[
-    FLOOR,
-    NO_POOL,
-    STD_MUTEX,
-    LFOP_LINEAR,
-    LFOP_SPINLOCK,
-    LFOP_MUTEX,
-    OBJECT_POOL,
-    OPOOL,
-    SHARDED_SLAB,
-    CROSSBEAM_ARRAYQUEUE,
-    REGEX_POOL,
-    CACHEPOOL_BORROW,
-    CACHEPOOL_CLOSURE,
-    CACHEPOOL_OWNED,
-    CACHEPOOL_RAW,
-    RAYON_MAP_INIT,
-    CHANNEL_U64,
-];
-
 /// The pools a user could pick instead of `cachepool`: every subject but the baselines (the
 /// floor, no pool, rayon's `map_init`, a bare channel) and `cachepool` itself.
 pub const PEERS: &[&str] = &[
@@ -69,6 +48,16 @@ pub const CACHEPOOL: &[&str] = &[
     CACHEPOOL_OWNED,
     CACHEPOOL_RAW,
 ];
+
+/// Every subject, in the order of the report's chart: the baselines a pool is measured
+/// against, the peers, `cachepool`, then the baselines of single workloads.
+pub fn subjects() -> Vec<&'static str> {
+    let mut all = vec![FLOOR, NO_POOL];
+    all.extend(PEERS);
+    all.extend(CACHEPOOL);
+    all.extend([RAYON_MAP_INIT, CHANNEL_U64]);
+    all
+}
 
 /// What a reader of the README knows a peer by: its crate and type.
 pub fn peer_label(subject: &str) -> &str {
