@@ -313,7 +313,8 @@ pub fn report(options: &Options) -> Result<()> {
         "Each target is checked for two of `cachepool`'s APIs: `checkout()`, the borrowing \
          guard, and raw `get()`/`put()` (the peers' own APIs are of both kinds: \
          `{CROSSBEAM_ARRAYQUEUE}` and `{STD_MUTEX}` hand out values, the others guards). \
-         Peers: {}.\n",
+         Peers: {}. The pipelines are measured against `{CHANNEL_U64}`, the same pipeline \
+         carrying a bare `u64`: what the channel and its wake-ups cost without a pool.\n",
         PEERS
             .iter()
             .map(|p| format!("`{p}`"))

@@ -5,8 +5,8 @@ use std::fmt::Write as _;
 
 use crate::format::fmt_ratio;
 use crate::names::{
-    BOX64, CACHEPOOL_BORROW, CACHEPOOL_RAW, CROSS_THREAD, FLOOR, RAYON, ST_BURST, ST_HIT, VEC4K,
-    group, mt_hit,
+    BOX64, CACHEPOOL_BORROW, CACHEPOOL_RAW, CHANNEL_U64, CROSS_THREAD, FLOOR, PIPELINE_DEPTHS,
+    RAYON, SHAPES, ST_BURST, ST_HIT, VEC4K, group, mt_hit, pipeline,
 };
 use crate::summary::{Summary, best_peer, ratio};
 
@@ -39,6 +39,10 @@ fn both(workload: &str) -> Vec<String> {
 }
 
 fn targets() -> Vec<Target> {
+    let pipelines = SHAPES
+        .iter()
+        .flat_map(|shape| PIPELINE_DEPTHS.map(|depth| group(&pipeline(shape, depth), VEC4K)))
+        .collect();
     vec![
         Target::vs_floor(vec![group(ST_HIT, BOX64)], Some(1.5), true),
         Target::vs_floor(vec![group(ST_HIT, VEC4K)], Some(2.0), true),
@@ -47,6 +51,12 @@ fn targets() -> Vec<Target> {
         Target::vs_floor(both(&mt_hit(8)), Some(2.0), true),
         Target::vs_floor(vec![group(CROSS_THREAD, VEC4K)], None, true),
         Target::vs_floor(vec![group(RAYON, VEC4K)], None, false),
+        Target {
+            groups: pipelines,
+            baseline: CHANNEL_U64,
+            max_vs_baseline: Some(1.5),
+            beat_peers: true,
+        },
     ]
 }
 
