@@ -1,5 +1,5 @@
-//! Turns criterion's output of `benches/compare.rs` into `docs/benchmarks.md` and
-//! `docs/benchmarks.svg`; `scripts/bench.sh` drives it.
+//! Turns criterion's output of `benches/compare.rs` into `docs/benchmarks.md`,
+//! `docs/benchmarks.svg` and the README's performance table; `scripts/bench.sh` drives it.
 //! This file is the command line; each module does one part of the job.
 //!
 //! ```text
@@ -7,9 +7,12 @@
 //!     saves the medians criterion wrote under target/criterion (those written since EPOCH)
 //!     as DIR/run-N.json, one file per run
 //! cargo run --release --example bench_report -- report DIR [--command CMD] [--docs DIR]
-//!     [--commit REV]
+//!     [--commit REV] [--readme FILE]
 //!     writes docs/benchmarks.md and docs/benchmarks.svg from every DIR/run-*.json
-//!     (from target/criterion directly, as a single run, when DIR holds none)
+//!     (from target/criterion directly, as a single run, when DIR holds none), and the
+//!     table between the README's <!-- bench:begin --> and <!-- bench:end --> markers
+//! cargo run --release --example bench_report -- readme-table DIR
+//!     prints that table
 //! cargo run --release --example bench_report -- memory
 //!     prints the memory section
 //! ```
@@ -28,6 +31,7 @@ mod memory;
 #[allow(dead_code)]
 #[path = "../../benches/compare/names.rs"]
 mod names;
+mod readme;
 mod report;
 mod summary;
 mod targets;
@@ -52,7 +56,14 @@ fn main() -> Result<()> {
                 .unwrap_or("cargo bench --bench compare")
                 .to_owned(),
             commit: option(&args, "--commit").map(str::to_owned),
+            readme: option(&args, "--readme")
+                .map_or_else(|| manifest_dir().join("README.md"), PathBuf::from),
         }),
+        Some("readme-table") => {
+            let (_, summary) = report::load(&dir()?)?;
+            print!("{}", readme::table(&summary));
+            Ok(())
+        }
         Some("memory") => {
             print!("{}", memory::memory_section());
             Ok(())
@@ -60,7 +71,9 @@ fn main() -> Result<()> {
         _ => {
             eprintln!(
                 "usage: bench_report snapshot DIR [--since EPOCH]\n       \
-                 bench_report report DIR [--command CMD] [--docs DIR] [--commit REV]\n       \
+                 bench_report report DIR [--command CMD] [--docs DIR] [--commit REV] \
+                 [--readme FILE]\n       \
+                 bench_report readme-table DIR\n       \
                  bench_report memory"
             );
             std::process::exit(2)

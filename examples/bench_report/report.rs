@@ -1,6 +1,6 @@
 //! Assembles `docs/benchmarks.md` from the summary: the header, the targets, the subjects,
 //! a table per workload, the notes on reading them, the memory section; and writes it with
-//! the chart beside it.
+//! the chart beside it and the README's table.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -21,6 +21,7 @@ use crate::names::{
     REGEX_POOL, SHAPE_1TO1, SHAPE_1TO4, SHAPE_1TO4TO1, SHAPE_4TO1, SHAPES, SHARDED_SLAB, ST_BURST,
     ST_HIT, STD_MUTEX, VEC4K, group, mt_hit, pipeline,
 };
+use crate::readme;
 use crate::summary::{Row, Summary, summarise, widest_swing};
 use crate::targets::targets_section;
 
@@ -33,6 +34,8 @@ pub struct Options {
     pub command: String,
     /// The commit the page names; the checkout's when not given.
     pub commit: Option<String>,
+    /// The README whose marked table is rewritten.
+    pub readme: PathBuf,
 }
 
 /// The runs saved in `dir`, and their summary.
@@ -415,5 +418,5 @@ pub fn report(options: &Options) -> Result<()> {
         docs.join("benchmarks.svg").display(),
         runs.len()
     );
-    Ok(())
+    readme::rewrite(&options.readme, &readme::table(&summary))
 }
