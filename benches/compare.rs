@@ -26,6 +26,10 @@ use criterion::{Bencher, BenchmarkGroup, Criterion, Throughput};
 
 #[path = "compare/element.rs"]
 mod element;
+// Shared with `examples/bench_report`, which reads what this binary leaves unused.
+#[allow(dead_code)]
+#[path = "compare/names.rs"]
+mod names;
 #[path = "compare/pipeline.rs"]
 mod pipeline;
 #[path = "compare/subjects.rs"]
@@ -92,7 +96,7 @@ fn group_name() -> String {
 /// `created <group>/<subject> <created> in_flight_max <n|-> runs <n|-> elements <n|->`
 /// (the last three from the pipelines' census, `-` elsewhere), and, in a measuring run (not
 /// `--test` or `--list`), writes the same as `created.json` beside criterion's estimates,
-/// where `examples/bench_report.rs` reads it.
+/// where `examples/bench_report` reads it.
 fn record(group: &str, subject: &str, created: u64, census: Option<(usize, u64, u64)>) {
     let field = |n: Option<u64>| n.map_or("-".to_string(), |n| n.to_string());
     let (in_flight_max, runs, elements) = match census {
@@ -164,7 +168,7 @@ fn open_group<'c, E: Element, W: Workload>(
     c: &'c mut Criterion,
     workload: &W,
 ) -> BenchmarkGroup<'c, WallTime> {
-    let name = format!("{}-{}", workload.name(), E::NAME);
+    let name = names::group(&workload.name(), E::NAME);
     let mut group = c.benchmark_group(&name);
     GROUP.with(|g| g.replace(name));
     group.throughput(Throughput::Elements(workload.elements_per_iter()));
@@ -183,8 +187,10 @@ fn group<E: Element, W: Workload>(c: &mut Criterion, workload: W) {
 fn rayon_group<E: Element>(c: &mut Criterion) {
     let mut group = open_group::<E, Rayon>(c, &Rayon);
     for_each_subject::<E, Rayon>(&Rayon, &mut group);
-    counted(&mut group, "rayon_map_init", |group| {
-        group.bench_function("rayon_map_init", |b| Rayon.measure_map_init::<E>(ran(b)));
+    counted(&mut group, names::RAYON_MAP_INIT, |group| {
+        group.bench_function(names::RAYON_MAP_INIT, |b| {
+            Rayon.measure_map_init::<E>(ran(b))
+        });
     });
     group.finish();
 }
@@ -194,8 +200,8 @@ fn rayon_group<E: Element>(c: &mut Criterion) {
 fn pipeline_group(c: &mut Criterion, pipeline: Pipeline) {
     let mut group = open_group::<Vec4k, Pipeline>(c, &pipeline);
     for_each_subject::<Vec4k, Pipeline>(&pipeline, &mut group);
-    counted(&mut group, "channel_u64", |group| {
-        group.bench_function("channel_u64", |b| pipeline.measure_bare(ran(b)));
+    counted(&mut group, names::CHANNEL_U64, |group| {
+        group.bench_function(names::CHANNEL_U64, |b| pipeline.measure_bare(ran(b)));
     });
     group.finish();
 }
@@ -215,15 +221,15 @@ fn main() {
     group::<Box64, _>(&mut c, StHit);
     group::<Vec4k, _>(&mut c, StBurst);
     group::<Box64, _>(&mut c, StBurst);
-    group::<Vec4k, _>(&mut c, MtHit { threads: 2 });
-    group::<Box64, _>(&mut c, MtHit { threads: 2 });
-    group::<Vec4k, _>(&mut c, MtHit { threads: 8 });
-    group::<Box64, _>(&mut c, MtHit { threads: 8 });
+    for threads in names::MT_HIT_THREADS {
+        group::<Vec4k, _>(&mut c, MtHit { threads });
+        group::<Box64, _>(&mut c, MtHit { threads });
+    }
     group::<Vec4k, _>(&mut c, CrossThread);
     rayon_group::<Vec4k>(&mut c);
     // 4 KiB buffers only: 8 groups already add about 5 minutes.
     for shape in Shape::ALL {
-        for depth in [8, 64] {
+        for depth in names::PIPELINE_DEPTHS {
             pipeline_group(&mut c, Pipeline { shape, depth });
         }
     }

@@ -1,6 +1,6 @@
 #!/bin/sh
-# Runs the comparison benchmarks RUNS times and regenerates docs/benchmarks.md and
-# docs/benchmarks.svg from criterion's output of every run.
+# Runs the comparison benchmarks RUNS times and regenerates docs/benchmarks.md,
+# docs/benchmarks.svg and the README's performance table from criterion's output of every run.
 #
 #   scripts/bench.sh [RUNS] [FILTER]     e.g. scripts/bench.sh 3, scripts/bench.sh 1 st_hit
 #

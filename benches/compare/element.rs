@@ -7,6 +7,8 @@
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
+use crate::names;
+
 /// Most idle elements any subject keeps; every bounded pool in the run is built with it.
 pub const POOL_SIZE: usize = 1024;
 
@@ -88,7 +90,7 @@ thread_local! {
 }
 
 impl Element for Vec4k {
-    const NAME: &'static str = "vec4k";
+    const NAME: &'static str = names::VEC4K;
 
     fn create() -> Self {
         count_created();
@@ -118,7 +120,7 @@ impl Element for Vec4k {
 pub type Box64 = Box<[u8; 64]>;
 
 impl Element for Box64 {
-    const NAME: &'static str = "box64";
+    const NAME: &'static str = names::BOX64;
 
     fn create() -> Self {
         count_created();

@@ -14,6 +14,7 @@ use criterion::Bencher;
 use crossbeam_channel::{Receiver, Sender, bounded};
 
 use crate::element::Element;
+use crate::names;
 use crate::subjects::Subject;
 use crate::workloads::{Workload, spawn_pinned};
 
@@ -43,10 +44,10 @@ impl Shape {
     /// Name in benchmark ids (`1to4to1`).
     fn name(self) -> &'static str {
         match self {
-            Shape::OneToOne => "1to1",
-            Shape::FourToOne => "4to1",
-            Shape::OneToFour => "1to4",
-            Shape::OneToFourToOne => "1to4to1",
+            Shape::OneToOne => names::SHAPE_1TO1,
+            Shape::FourToOne => names::SHAPE_4TO1,
+            Shape::OneToFour => names::SHAPE_1TO4,
+            Shape::OneToFourToOne => names::SHAPE_1TO4TO1,
         }
     }
 
@@ -149,7 +150,7 @@ pub struct Pipeline {
 
 impl Workload for Pipeline {
     fn name(&self) -> String {
-        format!("pipeline_{}_d{}", self.shape.name(), self.depth)
+        names::pipeline(self.shape.name(), self.depth)
     }
 
     fn measure<E: Element, S: Subject<E>>(&self, b: &mut Bencher<'_>, subject: &S) {

@@ -13,6 +13,7 @@ use cachepool::{CachePool, Checkout, OwnedCheckout, Reset};
 use crossbeam_queue::ArrayQueue;
 
 use crate::element::{Element, POOL_SIZE};
+use crate::names;
 
 /// A pool under test, behind the one interface the workloads use.
 pub trait Subject<E: Element>: Sync + Sized {
@@ -90,7 +91,7 @@ macro_rules! sent_is_item {
 pub struct Floor;
 
 impl<E: Element> Subject<E> for Floor {
-    const NAME: &'static str = "floor";
+    const NAME: &'static str = names::FLOOR;
     type Item<'a> = Owned<E>;
     type Sent<'a> = Owned<E>;
 
@@ -128,7 +129,7 @@ impl<E: Element> Subject<E> for Floor {
 pub struct NoPool;
 
 impl<E: Element> Subject<E> for NoPool {
-    const NAME: &'static str = "no_pool";
+    const NAME: &'static str = names::NO_POOL;
     type Item<'a> = Owned<E>;
     type Sent<'a> = Owned<E>;
 
@@ -153,7 +154,7 @@ impl<E: Element> Subject<E> for NoPool {
 pub struct StdMutex<E>(Mutex<Vec<E>>);
 
 impl<E: Element> Subject<E> for StdMutex<E> {
-    const NAME: &'static str = "std_mutex";
+    const NAME: &'static str = names::STD_MUTEX;
     type Item<'a> = Owned<E>;
     type Sent<'a> = Owned<E>;
 
@@ -186,7 +187,7 @@ impl<E: Element> Subject<E> for StdMutex<E> {
 pub struct ArrayQueuePool<E>(ArrayQueue<E>);
 
 impl<E: Element> Subject<E> for ArrayQueuePool<E> {
-    const NAME: &'static str = "crossbeam_arrayqueue";
+    const NAME: &'static str = names::CROSSBEAM_ARRAYQUEUE;
     type Item<'a> = Owned<E>;
     type Sent<'a> = Owned<E>;
 
@@ -213,7 +214,7 @@ impl<E: Element> Subject<E> for ArrayQueuePool<E> {
 
 /// Implements a subject for one of `lockfree-object-pool`'s pools (same API, three types).
 macro_rules! lockfree_object_pool {
-    ($subject:ident, $name:literal, $pool:ident, $reusable:ident) => {
+    ($subject:ident, $name:expr, $pool:ident, $reusable:ident) => {
         #[doc = concat!("`lockfree_object_pool::", stringify!($pool), "`, reset on return.")]
         pub struct $subject<E>(lockfree_object_pool::$pool<E>);
 
@@ -241,20 +242,25 @@ macro_rules! lockfree_object_pool {
     };
 }
 
-lockfree_object_pool!(LfLinear, "lfop_linear", LinearObjectPool, LinearReusable);
+lockfree_object_pool!(
+    LfLinear,
+    names::LFOP_LINEAR,
+    LinearObjectPool,
+    LinearReusable
+);
 lockfree_object_pool!(
     LfSpinLock,
-    "lfop_spinlock",
+    names::LFOP_SPINLOCK,
     SpinLockObjectPool,
     SpinLockReusable
 );
-lockfree_object_pool!(LfMutex, "lfop_mutex", MutexObjectPool, MutexReusable);
+lockfree_object_pool!(LfMutex, names::LFOP_MUTEX, MutexObjectPool, MutexReusable);
 
 /// `object_pool::Pool` (a `Mutex<Vec<T>>` inside; no reset hook, no bound), prefilled empty.
 pub struct ObjectPool<E>(object_pool::Pool<E>);
 
 impl<E: Element> Subject<E> for ObjectPool<E> {
-    const NAME: &'static str = "object_pool";
+    const NAME: &'static str = names::OBJECT_POOL;
     type Item<'a> = object_pool::Reusable<'a, E>;
     type Sent<'a> = object_pool::Reusable<'a, E>;
 
@@ -294,7 +300,7 @@ impl<E: Element> opool::PoolAllocator<E> for OpoolAlloc<E> {
 pub struct Opool<E: Element>(opool::Pool<OpoolAlloc<E>, E>);
 
 impl<E: Element> Subject<E> for Opool<E> {
-    const NAME: &'static str = "opool";
+    const NAME: &'static str = names::OPOOL;
     type Item<'a> = opool::RefGuard<'a, OpoolAlloc<E>, E>;
     type Sent<'a> = opool::RefGuard<'a, OpoolAlloc<E>, E>;
 
@@ -354,7 +360,7 @@ impl<E: Element> DerefMut for SlabItem<'_, E> {
 }
 
 impl<E: Element> Subject<E> for ShardedSlab<E> {
-    const NAME: &'static str = "sharded_slab";
+    const NAME: &'static str = names::SHARDED_SLAB;
     type Item<'a> = SlabItem<'a, E>;
     /// The slot's key: the usual way to hand a slot to another thread.
     type Sent<'a> = usize;
@@ -400,7 +406,7 @@ impl<E: Element> Subject<E> for ShardedSlab<E> {
 pub struct RegexPool<E: Element>(regex_automata::util::pool::Pool<E, fn() -> E>);
 
 impl<E: Element> Subject<E> for RegexPool<E> {
-    const NAME: &'static str = "regex_pool";
+    const NAME: &'static str = names::REGEX_POOL;
     type Item<'a> = regex_automata::util::pool::PoolGuard<'a, E, fn() -> E>;
     type Sent<'a> = regex_automata::util::pool::PoolGuard<'a, E, fn() -> E>;
 
@@ -452,7 +458,7 @@ fn cachepool<E: Element>() -> Cp<E> {
 pub struct CpBorrow<E: Element>(Cp<E>);
 
 impl<E: Element> Subject<E> for CpBorrow<E> {
-    const NAME: &'static str = "cachepool_borrow";
+    const NAME: &'static str = names::CACHEPOOL_BORROW;
     type Item<'a> = Checkout<'a, E, ResetElement>;
     type Sent<'a> = Checkout<'a, E, ResetElement>;
 
@@ -482,7 +488,7 @@ impl<E: Element> Subject<E> for CpBorrow<E> {
 pub struct CpClosure<E: Element>(CachePool<E>);
 
 impl<E: Element> Subject<E> for CpClosure<E> {
-    const NAME: &'static str = "cachepool_closure";
+    const NAME: &'static str = names::CACHEPOOL_CLOSURE;
     type Item<'a> = Checkout<'a, E>;
     type Sent<'a> = Checkout<'a, E>;
 
@@ -519,7 +525,7 @@ impl<E: Element> Subject<E> for CpClosure<E> {
 pub struct CpOwned<E: Element>(Cp<E>);
 
 impl<E: Element> Subject<E> for CpOwned<E> {
-    const NAME: &'static str = "cachepool_owned";
+    const NAME: &'static str = names::CACHEPOOL_OWNED;
     type Item<'a> = OwnedCheckout<E, ResetElement>;
     type Sent<'a> = OwnedCheckout<E, ResetElement>;
 
@@ -548,7 +554,7 @@ impl<E: Element> Subject<E> for CpOwned<E> {
 pub struct CpRaw<E: Element>(Cp<E>);
 
 impl<E: Element> Subject<E> for CpRaw<E> {
-    const NAME: &'static str = "cachepool_raw";
+    const NAME: &'static str = names::CACHEPOOL_RAW;
     type Item<'a> = Owned<E>;
     type Sent<'a> = Owned<E>;
 

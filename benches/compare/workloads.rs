@@ -10,6 +10,7 @@ use crossbeam_queue::ArrayQueue;
 use rayon::prelude::*;
 
 use crate::element::{Element, POOL_SIZE};
+use crate::names;
 use crate::subjects::Subject;
 
 /// One way of using a pool, run the same way on every subject.
@@ -43,7 +44,7 @@ pub struct StHit;
 
 impl Workload for StHit {
     fn name(&self) -> String {
-        "st_hit".into()
+        names::ST_HIT.into()
     }
 
     fn measure<E: Element, S: Subject<E>>(&self, b: &mut Bencher<'_>, subject: &S) {
@@ -62,7 +63,7 @@ pub struct StBurst;
 
 impl Workload for StBurst {
     fn name(&self) -> String {
-        "st_burst".into()
+        names::ST_BURST.into()
     }
 
     fn elements_per_iter(&self) -> u64 {
@@ -98,7 +99,7 @@ pub struct MtHit {
 
 impl Workload for MtHit {
     fn name(&self) -> String {
-        format!("mt_hit_{}t", self.threads)
+        names::mt_hit(self.threads)
     }
 
     fn measure<E: Element, S: Subject<E>>(&self, b: &mut Bencher<'_>, subject: &S) {
@@ -141,7 +142,7 @@ pub struct CrossThread;
 
 impl Workload for CrossThread {
     fn name(&self) -> String {
-        "cross_thread".into()
+        names::CROSS_THREAD.into()
     }
 
     fn measure<E: Element, S: Subject<E>>(&self, b: &mut Bencher<'_>, subject: &S) {
@@ -231,7 +232,7 @@ pub struct Rayon;
 
 impl Workload for Rayon {
     fn name(&self) -> String {
-        "rayon".into()
+        names::RAYON.into()
     }
 
     fn elements_per_iter(&self) -> u64 {
