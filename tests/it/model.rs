@@ -2,7 +2,7 @@
 //! the pool and against `Model`, a plain sequential description of what the pool must do, and
 //! after every step the element handed out, `stats()` and the idle count must be the model's.
 //!
-//! The model, from `src/shared.rs` and `src/lifecycle.rs` (`put_slow`, `get_slow`,
+//! The model, from `src/slow_path.rs` and `src/lifecycle.rs` (`put_slow`, `get_slow`,
 //! `take_idle`, `catch_up`, the passing-through paths, `prefill`, `clear`, `trim`):
 //! - the budget has `pool_size` units; a unit is free, leased to the thread (`lease`), or
 //!   travels with an element through the global shard;

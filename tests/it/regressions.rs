@@ -1,11 +1,12 @@
-//! Regression tests for the bugs these suites found in the pool, each the minimal
-//! reproduction written when it was found (all four fixed in commit 3b05032, "Fix four bugs
-//! the test suites found"). Each test's comment says which run found it, what went wrong, and
-//! where. The fourth is undefined behaviour that only Miri sees (`scripts/miri.sh`).
+//! Regression tests: minimal reproductions of the sequences and interleavings in which the pool
+//! can lose an element or a unit of budget, leak a thread id, reach undefined behaviour, or
+//! abort the process. Each test's comment says what it pins, the sequence that breaks it, and
+//! which code in `src/` handles it. One is undefined behaviour that only Miri sees
+//! (`scripts/miri.sh`): `a_callback_re_entering_during_a_threads_first_checkout_*`.
 //!
-//! A fifth bug, which the public API reaches only through a race, has its test beside the code
-//! it concerns: `shared::tests::stale_elements_are_closed_when_a_panic_unwinds_past_them` in
-//! `src/shared.rs` (see `docs/reliability.md`).
+//! One more hazard, which the public API reaches only through a race, has its test beside the
+//! code it concerns: `slow_path::tests::stale_elements_are_closed_when_a_panic_unwinds_past_them`
+//! in `src/slow_path.rs`. `docs/reliability.md` lists which test covers which guarantee.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,15 +19,15 @@ use crate::common::{
     silence_injected_panics,
 };
 
-/// Found by `stress::injected_faults_across_thread_generations_lose_nothing` (an element
-/// "dropped while in the pool", `stats.new` one short of the elements created).
+/// A generator that panics during `prefill` loses no element and no unit of budget.
 ///
-/// `Shared::prefill` (src/lifecycle.rs) called the generator without guarding against a
-/// panic: when it panics, the elements already made for the current batch (still in a local
-/// `Vec`) are dropped without reaching the close callback or being counted in `new`, and the
-/// `units` leased for the whole prefill are never released, so the pool can cache fewer
-/// elements for the rest of its life. A fix: catch the panic around the generator call, spill
-/// (and count) what was made, release the unused units, then resume the panic.
+/// If the generator panics partway through a batch, the elements already made for that batch
+/// (still in a local `Vec`) must still reach the global shard and be counted in `new`, and the
+/// units leased for the whole prefill but not used must go back to the budget; otherwise the
+/// elements are dropped unseen by the close callback, and the pool caches fewer elements for
+/// the rest of its life. `Shared::prefill` (src/lifecycle.rs) calls the generator inside
+/// `catch_unwind`, spills and counts what the batch made, releases the unused units, and only
+/// then resumes the panic.
 #[test]
 fn a_generator_panicking_during_prefill_loses_no_element_and_no_budget() {
     let _quiet = silence_injected_panics();
@@ -92,18 +93,18 @@ fn thread_ids_used(threads: usize, late: bool) -> usize {
     probe.iter().count()
 }
 
-/// Found while writing `thread_exit::owned_guard_in_a_thread_local_*` (which pass: the
-/// element itself is not lost).
+/// A guard dropped late in thread exit does not leak a thread id.
 ///
-/// A guard dropped late in thread exit, after the `thread_local` crate released the thread's
-/// id, reaches `Shared::home()` (src/shared.rs), which calls `ThreadLocal::get_or`: that
-/// allocates a fresh thread id, then panics registering its guard (`AccessError`, which
-/// `home()` catches, but the panic hook has already printed "cannot access a Thread Local
-/// Storage value during or after destruction" to stderr). The id is never released: each such
+/// If a guard is dropped in a thread-local destructor that runs after the `thread_local` crate
+/// released the thread's id, its give-back finds no shard for the thread and reaches
+/// `Shared::home()`. Calling `ThreadLocal::get_or` there would allocate a fresh thread id and
+/// then panic registering its id guard (the panic hook prints "cannot access a Thread Local
+/// Storage value during or after destruction"), and that id is never released: each such
 /// thread leaks one, later threads get ever larger ids, and every `ThreadLocal` in the process
-/// (the pool's included) grows with them. A fix: in `home()`, check that the thread can still
-/// register its exit hook (`EXIT_HOOKS.try_with`) *before* calling `get_or`, and pass through
-/// otherwise.
+/// (the pool's included) grows with them. The element itself is not lost
+/// (`thread_exit::owned_guard_in_a_thread_local_*` checks that). `Shared::home()`
+/// (src/slow_path.rs) checks `thread_exit::is_exiting()` (src/thread_exit.rs) before calling
+/// `get_or` and returns `None`, so the element passes through to the global shard.
 #[test]
 fn a_guard_dropped_late_in_thread_exit_does_not_leak_a_thread_id() {
     let threads = if cfg!(miri) { 4 } else { 64 };
@@ -121,19 +122,22 @@ fn a_guard_dropped_late_in_thread_exit_does_not_leak_a_thread_id() {
     );
 }
 
-/// Found by `stress::every_fault_site_is_exercised` once `clear()` and `trim()` joined the
-/// workload (an element "dropped while in the pool", ledger idle one above `stats().idle`).
+/// A close callback that panics on a stale element while `put_slow` catches the list up does
+/// not lose the element being put.
 ///
-/// After another thread's `clear()` or `trim()`, this thread's `put` leaves the hot path
-/// (generation changed) for `Shared::put_slow` (src/shared.rs), whose first call, `home()`,
-/// catches the thread's list up: it closes the stale elements with `evict_or_panic`. If a
-/// close callback panics there, the panic leaves `put_slow` before the element being put is
-/// stored or closed: that element is dropped during the unwind, never seen by the close
-/// callback (and the same happens to a guard's element when the guard drops). The exit hook
-/// has the same shape: `flush_current_thread` calls `catch_up` first, and a panic there skips
-/// the flush, leaving the slot `registered` with its lease for the next thread that reuses
-/// it. A fix: let `catch_up` collect the first panic and have its callers finish their
-/// work (store or close the element, flush the list) before resuming it.
+/// If a close callback panics while `put_slow` catches the list up, the element being put must
+/// still be stored or closed: after another thread's `clear()` or `trim()`, this thread's
+/// `put` misses the hot path (its list is behind the pool's generation) and goes to
+/// `Shared::put_slow`, whose `home()` catches the list up and takes the stale elements out of
+/// it. Closing them before the element being put is stored lets the panic unwind past that
+/// element, which is then dropped unseen by the close callback (a guard's give-back takes the
+/// same path). `catch_up` (src/slow_path.rs) returns the stale elements as a `Stale`
+/// (src/user_code.rs), which `put_slow` drops only after `keep_or_close` has stored or closed
+/// the element; `Stale`'s drop closes every stale element through `evict` and then raises the
+/// first panic. The exit flush has the same shape: `flush_current_thread` (src/slow_path.rs)
+/// catches up first, spills the list and releases its lease, and closes the stale elements
+/// last, so a panic there cannot leave the slot `registered` with its lease for the next
+/// thread that reuses it.
 #[test]
 fn a_close_callback_panicking_while_catching_up_does_not_lose_the_element_being_put() {
     let _quiet = silence_injected_panics();
@@ -161,20 +165,21 @@ fn a_close_callback_panicking_while_catching_up_does_not_lose_the_element_being_
     f.finish();
 }
 
-/// Found by Miri on `guards::callbacks_that_re_enter_their_own_pool_find_it_consistent`
-/// (Stacked Borrows and Tree Borrows agree); natively nothing visible happens.
+/// User code that re-enters the pool during a thread's first checkout leaves the thread's
+/// shard reference valid.
 ///
-/// On a thread's first use of a pool, `Shared::home()` (src/shared.rs) gets the thread's
-/// shard from `ThreadLocal::get_or`, which returns a reference derived from the `&mut` that
-/// `thread_local`'s `insert` made with `MaybeUninit::write`. Every later access goes through
-/// `ThreadLocal::get`, a different pointer. `get_slow` keeps the first reference across user
-/// code (the generator here; also the validator and the close callback of a refused element):
-/// when that code uses the pool on the same thread, its counter writes through the other
-/// pointer invalidate the first reference, and `get_slow`'s `shard.stats.get.bump()` through it
-/// is undefined behaviour ("trying to retag ... but that tag does not exist in the borrow
-/// stack" at src/shared.rs, `shard.stats.get.bump()`). A fix, checked under both models: in
-/// `home()`, call `get_or` only to create the shard, then take the reference from
-/// `self.locals.get()`.
+/// Only Miri sees this (Stacked Borrows and Tree Borrows both report it; natively nothing
+/// visible happens, and `guards::callbacks_that_re_enter_their_own_pool_find_it_consistent`
+/// reaches it too): on a thread's first use of a pool, `ThreadLocal::get_or` returns a
+/// reference derived from the `&mut` that `thread_local`'s `insert` wrote the shard through,
+/// while every later access goes through `ThreadLocal::get`, a different pointer. If
+/// `get_slow` holds the `get_or` reference across user code (the generator here; also the
+/// validator and the close callback of a refused element) and that code uses the pool on the
+/// same thread, its counter writes through the other pointer invalidate the held reference,
+/// and `get_slow`'s `shard.stats.get.bump()` through it once the generator returns is
+/// undefined behaviour ("trying to retag ... but that tag does not exist in the borrow
+/// stack"). `Shared::home()` (src/slow_path.rs) calls `get_or` only to create the shard and
+/// takes its reference from `self.locals.get()`, the pointer every later access uses.
 #[test]
 fn a_callback_re_entering_during_a_threads_first_checkout_keeps_references_valid() {
     let slot: Arc<Mutex<Option<CachePool<u32>>>> = Arc::default();
@@ -198,10 +203,10 @@ fn a_callback_re_entering_during_a_threads_first_checkout_keeps_references_valid
     assert_stats!(stats, new: 2, get: 2, put: 2);
 }
 
-// The cases below were found by adversarial tests run against the crate (a panicking close
-// callback, pools and guards kept in `thread_local!`s, a full global shard). Those that used
-// to abort the process run in a child process (`in_child`), so that a regression fails the
-// test instead of killing the suite.
+// The cases below pin that a close callback's panic never aborts the process, where it is
+// raised in code that must not unwind: pools and guards kept in `thread_local!`s, a `Drop`
+// running while the thread unwinds, thread exit. Each runs in a child process (`in_child`), so
+// that an abort fails the test instead of killing the suite.
 
 /// Runs the scenario `name` of [`child_scenario`] in a child process (this test binary, run
 /// again on one test) and returns whether it exited normally: an abort kills the child only.
@@ -381,45 +386,73 @@ fn run_scenario(name: &str) {
     }
 }
 
-/// Dropping the last handle in a thread-local destructor with a panicking close callback
-/// aborted: the pool's `Drop` re-raised the panic whenever the thread was not already
-/// panicking, and a panic out of a thread-local destructor aborts the process.
+/// The last handle, dropped in a thread-local destructor with an idle element whose close
+/// callback panics, closes the element without aborting.
+///
+/// A panic out of a thread-local destructor aborts the process, and std cannot tell such a
+/// destructor from ordinary code, so the pool's drop must not let a close callback's panic out,
+/// whether or not the thread is already panicking. `Drop for Shared` (src/shared.rs) closes
+/// every idle element through `evict` (src/user_code.rs) and discards the panic it returns.
 #[test]
 fn the_last_handle_dropped_in_a_thread_local_destructor_does_not_abort() {
     assert_child_survives("last_handle_in_tls");
 }
 
-/// An owned guard kept in a thread-local, dropped at thread exit after another thread's
-/// `clear()`, re-raised the close panic of the stale elements its give-back closed, out of the
-/// guard's drop and so out of the thread-local destructor.
+/// An owned guard kept in a thread-local and dropped at thread exit, after another thread's
+/// `clear()`, gives its element back and closes the stale one without aborting.
+///
+/// The guard is destroyed before the pool's exit hook runs, so the thread is not yet marked
+/// as exiting: its give-back misses the hot path (the list is behind the clear's generation),
+/// and `put_slow` catches the list up and closes a stale element whose close callback panics.
+/// That panic must not leave the guard's drop, which runs in a thread-local destructor.
+/// `give_back_rest` (src/guard.rs) runs the slow give-back inside `unwind::containing`
+/// (src/unwind.rs), so `Shared::raise` (src/user_code.rs) counts the panic in
+/// `contained_panics` instead of propagating it.
 #[test]
 fn an_owned_guard_in_a_thread_local_dropped_after_clear_does_not_abort() {
     assert_child_survives("owned_guard_in_tls_after_clear");
 }
 
-/// A raw `put` from a `Drop` that runs while the thread unwinds, on a full pool with a
-/// panicking close callback, panicked a second time (the guards checked
-/// `thread::panicking()`; `put` did not).
+/// A raw `put` from a `Drop` that runs while the thread unwinds, on a full pool whose close
+/// callback panics, closes the element without a second panic.
+///
+/// The put finds the pool full and closes the element; a close callback's panic propagated
+/// there is a panic during unwinding, which aborts. Unlike the guards, `put` does not check
+/// `thread::panicking()` itself: `Shared::close` hands the panic to `Shared::raise`
+/// (src/user_code.rs), which contains it whenever `unwind::must_contain` (src/unwind.rs) sees
+/// the thread panicking.
 #[test]
 fn a_put_from_a_drop_during_unwinding_does_not_abort() {
     assert_child_survives("put_while_unwinding");
 }
 
-/// A `get` passing through late in thread exit spilled the rest of its batch back before
-/// validating the element it kept; when that spill was rejected by a full global shard and its
-/// close panicked, the kept element was dropped unclosed. The global shard can no longer
-/// reject a batch, and the refused element's close panic is contained in thread exit.
+/// A `get` that passes through the global shard late in thread exit, whose validator refuses
+/// the element it took and whose close callback panics, loses no element.
+///
+/// `get_passing_through` (src/slow_path.rs) takes a batch from the global shard, keeps one
+/// element, pushes the rest back, and only then validates the kept one. Pushing the rest back
+/// must not fail: a rejected batch whose close panicked would unwind past the kept element,
+/// which would be dropped unclosed. And the refused element's close panic must not leave the
+/// thread-local destructor. `GlobalShard::push` (src/global.rs) cannot fail (an unbounded
+/// channel that owns its receiver), and `validate` (src/user_code.rs) closes the refused
+/// element through `evict_and_raise`, whose `raise` contains the panic because the thread is
+/// exiting (`unwind::must_contain`, src/unwind.rs).
 #[test]
 fn a_get_passing_through_with_a_refused_element_loses_nothing() {
     assert_child_survives("get_passing_through_with_a_refused_element");
 }
 
-/// `trim()` while the global shard was full dropped idle elements unclosed and lost budget
-/// for good: re-pushing a batch the drain had taken failed, the close of the rejected batch
-/// panicked, and the elements popped but not yet closed unwound with their units. Now no push
-/// can fail, and every close goes through `evict`, which closes them all and raises the first
-/// panic after. Here: `thread_capacity(0)`, a close callback that panics on every third
-/// element, two threads prefilling while this one trims and clears.
+/// `trim()` and `clear()` racing `prefill()`, with a close callback that panics, lose no idle
+/// element and no unit of budget.
+///
+/// `drain_global` (src/lifecycle.rs) pops each batch of the global shard, pushes back those it
+/// keeps and closes the others. If pushing a batch back could fail, or a close panic could
+/// unwind past elements popped but not yet closed, those elements would be dropped unclosed
+/// with their units, and the budget lost for good. `GlobalShard::push` (src/global.rs) cannot
+/// fail, and `drain_global` releases the units of everything it took before
+/// `evict_and_raise` (src/user_code.rs), whose `evict` closes every element and only then
+/// raises the first panic. Here: `thread_capacity(0)`, a close callback that panics on every
+/// third element, two threads prefilling while this one trims and clears.
 #[test]
 fn trim_and_clear_under_prefill_with_a_panicking_close_lose_no_element_or_budget() {
     let _quiet = silence_injected_panics();
