@@ -11,11 +11,7 @@
 
 use crate::sync::{AtomicUsize, Ordering::Relaxed};
 
-/// The free units of a pool's budget.
-///
-/// Padded to its own cache line: it is written on every lease and release, and sits next to
-/// read-mostly pool state that every hot path loads.
-#[repr(align(128))]
+/// The free units of a pool's budget (kept on cache lines of its own by the pool).
 pub(crate) struct Budget {
     /// Units not leased to any thread and not held by the global shard.
     ///
@@ -81,9 +77,7 @@ mod tests {
     }
 }
 
-/// Model-checks the lease protocol:
-/// `LOOM_MAX_PREEMPTIONS=3 RUSTFLAGS="--cfg loom" cargo test --release --lib budget` (19 s here;
-/// without the preemption bound the search did not finish in 20 minutes).
+/// Model-checks the lease protocol: `scripts/loom.sh budget`.
 #[cfg(all(test, loom))]
 mod loom_tests {
     use super::Budget;

@@ -12,9 +12,7 @@
 
 use crate::sync::{AtomicU64, Mutex, Ordering};
 
-/// The pool's generation, padded to its own cache line: every hot path reads it, and only
-/// `clear()`, `trim()` and a request for budget write it.
-#[repr(align(128))]
+/// The pool's generation (kept on cache lines of its own by the pool).
 pub(crate) struct Generations {
     /// The number of `clear()` and `trim()` calls and budget requests so far.
     current: AtomicU64,
@@ -120,8 +118,7 @@ impl Generations {
     }
 }
 
-/// Model-checks the generations against the budget:
-/// `LOOM_MAX_PREEMPTIONS=3 RUSTFLAGS="--cfg loom" cargo test --release --lib loom`.
+/// Model-checks the generations against the budget: `scripts/loom.sh generation`.
 #[cfg(all(test, loom))]
 mod loom_tests {
     use loom::sync::Arc;

@@ -1,5 +1,6 @@
 //! The global shard: idle elements that overflowed a thread's list, shared by all threads.
 
+#[cfg(not(loom))]
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::slow_path::GIVER_BATCH;
@@ -90,11 +91,13 @@ impl<T> Elements<T> {
 /// Unbounded, the channel allocates its slots in small blocks as batches arrive (a bounded one
 /// would preallocate a slot per possible batch), and a push never fails, so an element that
 /// has a unit of budget always has a place.
+#[cfg(not(loom))]
 pub(crate) struct GlobalShard<T> {
     sender: Sender<Batch<T>>,
     receiver: Receiver<Batch<T>>,
 }
 
+#[cfg(not(loom))]
 impl<T> GlobalShard<T> {
     /// An empty shard.
     pub(crate) fn new() -> Self {
@@ -119,6 +122,36 @@ impl<T> GlobalShard<T> {
     /// The number of batches in the shard now.
     pub(crate) fn batches(&self) -> usize {
         self.receiver.len()
+    }
+}
+
+/// The global shard as loom sees it: the same FIFO of batches behind a loom mutex, so that the
+/// model orders every push and pop against the others and explores both outcomes of a spill
+/// racing a refill (loom does not see into crossbeam's channel, and would take the two for
+/// independent).
+#[cfg(loom)]
+pub(crate) struct GlobalShard<T> {
+    batches: crate::sync::Mutex<std::collections::VecDeque<Batch<T>>>,
+}
+
+#[cfg(loom)]
+impl<T> GlobalShard<T> {
+    pub(crate) fn new() -> Self {
+        GlobalShard {
+            batches: crate::sync::Mutex::new(std::collections::VecDeque::new()),
+        }
+    }
+
+    pub(crate) fn push(&self, batch: Batch<T>) {
+        self.batches.lock().unwrap().push_back(batch);
+    }
+
+    pub(crate) fn pop(&self) -> Option<Batch<T>> {
+        self.batches.lock().unwrap().pop_front()
+    }
+
+    pub(crate) fn batches(&self) -> usize {
+        self.batches.lock().unwrap().len()
     }
 }
 

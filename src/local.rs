@@ -1,8 +1,7 @@
 //! The per-thread free list: one per thread per pool, touched only by its thread.
 
-use std::cell::UnsafeCell;
-
 use crate::stats::ShardStats;
+use crate::sync::UnsafeCell;
 use crate::word_move;
 
 /// The idle elements one thread has cached for one pool, and the budget it has leased.
@@ -59,9 +58,8 @@ pub(crate) const NEVER_ASKED: u64 = u64::MAX;
 
 /// One thread's shard of a pool: its free list and its counters.
 ///
-/// Aligned to 128 bytes (two cache lines, the unit the adjacent-line prefetcher of current x86
-/// CPUs pulls in) so that threads whose shards sit side by side in the `ThreadLocal` never write
-/// to a line that another thread's hot path uses.
+/// The pool keeps each shard in a `CachePadded`, so that threads whose shards sit side by side
+/// in the `ThreadLocal` never write to a line that another thread's hot path uses.
 ///
 /// # Invariant
 ///
@@ -73,7 +71,7 @@ pub(crate) const NEVER_ASKED: u64 = u64::MAX;
 /// and no reference into `list` is alive while user code runs (the generator, a hook, a
 /// callback, or the `Drop` of an element), because user code may re-enter the pool on the same
 /// thread. Other threads read only `stats`, which is made of atomics.
-#[repr(C, align(128))]
+#[repr(C)]
 pub(crate) struct LocalShard<T> {
     list: UnsafeCell<LocalList<T>>,
     pub(crate) stats: ShardStats,
@@ -114,25 +112,27 @@ impl<T> LocalShard<T> {
     /// The caller is this shard's owning thread (see the type's invariant).
     #[inline]
     pub(crate) unsafe fn pop(&self, generation: u64) -> Option<T> {
-        // SAFETY: the caller owns the shard; the borrow ends before this returns, and nothing
-        // here runs user code (the element is moved out, never dropped).
-        let list = unsafe { &mut *self.list.get() };
-        let len = list.items.len();
-        if list.generation != generation || len == 0 {
-            return None;
-        }
-        // SAFETY: `items[len - 1]` is initialised; shortening the vector first makes the slot
-        // spare capacity, so the element read out of it is owned by the caller alone.
-        let element = unsafe {
-            list.items.set_len(len - 1);
-            word_move::read(list.items.as_ptr().add(len - 1))
-        };
-        // A branch, not `min`: in steady use the list refills to the same length, so the
-        // mark stays put and the line is not written again.
-        if len - 1 < list.low_water {
-            list.low_water = len - 1;
-        }
-        Some(element)
+        self.list.with_mut(|list| {
+            // SAFETY: the caller owns the shard; the borrow ends before this returns, and
+            // nothing here runs user code (the element is moved out, never dropped).
+            let list = unsafe { &mut *list };
+            let len = list.items.len();
+            if list.generation != generation || len == 0 {
+                return None;
+            }
+            // SAFETY: `items[len - 1]` is initialised; shortening the vector first makes the
+            // slot spare capacity, so the element read out of it is owned by the caller alone.
+            let element = unsafe {
+                list.items.set_len(len - 1);
+                word_move::read(list.items.as_ptr().add(len - 1))
+            };
+            // A branch, not `min`: in steady use the list refills to the same length, so the
+            // mark stays put and the line is not written again.
+            if len - 1 < list.low_water {
+                list.low_water = len - 1;
+            }
+            Some(element)
+        })
     }
 
     /// Moves the element at `src` into the list if the list is current with `generation` and
@@ -146,24 +146,26 @@ impl<T> LocalShard<T> {
     /// is the list's: the caller treats `*src` as moved out.
     #[inline(always)]
     pub(crate) unsafe fn push_from(&self, src: *const T, generation: u64) -> bool {
-        // SAFETY: the caller owns the shard; the borrow ends before this returns, and neither
-        // the comparisons nor the vector's growth run user code (an element is moved, never
-        // dropped).
-        let list = unsafe { &mut *self.list.get() };
-        let len = list.items.len();
-        // A full lease or a full buffer: the slow path leases more, or grows the buffer.
-        if len >= list.push_limit || list.generation != generation {
-            return false;
-        }
-        debug_assert!(len < list.items.capacity() && len < list.lease);
-        // SAFETY: `len < push_limit <= capacity` (the field's invariant), so there is room at
-        // index `len`, which is spare capacity until `set_len` makes the copied element part
-        // of the vector; `src` is valid and, being the caller's, not inside the list.
-        unsafe {
-            word_move::copy(src, list.items.as_mut_ptr().add(len));
-            list.items.set_len(len + 1);
-        }
-        true
+        self.list.with_mut(|list| {
+            // SAFETY: the caller owns the shard; the borrow ends before this returns, and
+            // neither the comparisons nor the copy run user code (an element is moved, never
+            // dropped).
+            let list = unsafe { &mut *list };
+            let len = list.items.len();
+            // A full lease or a full buffer: the slow path leases more, or grows the buffer.
+            if len >= list.push_limit || list.generation != generation {
+                return false;
+            }
+            debug_assert!(len < list.items.capacity() && len < list.lease);
+            // SAFETY: `len < push_limit <= capacity` (the field's invariant), so there is room
+            // at index `len`, which is spare capacity until `set_len` makes the copied element
+            // part of the vector; `src` is valid and, being the caller's, not inside the list.
+            unsafe {
+                word_move::copy(src, list.items.as_mut_ptr().add(len));
+                list.items.set_len(len + 1);
+            }
+            true
+        })
     }
 
     /// Runs `f` on the list, and then brings the hot path's `push_limit` up to date with
@@ -175,24 +177,30 @@ impl<T> LocalShard<T> {
     /// user code: it calls no hook or callback and drops no element (it may move them out).
     #[inline]
     pub(crate) unsafe fn with_list<R>(&self, f: impl FnOnce(&mut LocalList<T>) -> R) -> R {
-        // SAFETY: the caller owns the shard and `f` cannot re-enter the pool, so this is the
-        // only reference into the list while it lives.
-        let list = unsafe { &mut *self.list.get() };
-        // 0 until `f` is done: should `f` unwind, the hot path stays off the list until the
-        // next call here sets the limit again.
-        list.push_limit = 0;
-        let result = f(list);
-        list.push_limit = list.lease.min(list.items.capacity()).min(list.hold_limit);
-        result
+        self.list.with_mut(|list| {
+            // SAFETY: the caller owns the shard and `f` cannot re-enter the pool, so this is
+            // the only reference into the list while it lives.
+            let list = unsafe { &mut *list };
+            // 0 until `f` is done: should `f` unwind, the hot path stays off the list until
+            // the next call here sets the limit again.
+            list.push_limit = 0;
+            let result = f(list);
+            list.push_limit = list.lease.min(list.items.capacity()).min(list.hold_limit);
+            result
+        })
     }
 
-    /// The list, through exclusive access.
-    pub(crate) fn list_mut(&mut self) -> &mut LocalList<T> {
-        self.list.get_mut()
+    /// Takes every idle element out of the list, through exclusive access (the pool is
+    /// dropping).
+    pub(crate) fn take_items(&mut self) -> Vec<T> {
+        // SAFETY: `&mut self` is exclusive, so no other reference into the list exists, and
+        // the closure runs no user code.
+        self.list
+            .with_mut(|list| std::mem::take(unsafe { &mut (*list).items }))
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use std::mem::ManuallyDrop;
     use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -254,9 +262,11 @@ mod tests {
 
     /// The per-thread overhead stated in docs/design.md: one shard per thread per pool.
     #[test]
+    #[cfg(target_arch = "x86_64")]
     fn shard_sizes() {
-        assert_eq!(std::mem::align_of::<LocalShard<Vec<u8>>>(), 128);
-        assert_eq!(std::mem::size_of::<LocalShard<Vec<u8>>>(), 256);
+        type Padded = crossbeam_utils::CachePadded<LocalShard<Vec<u8>>>;
+        assert_eq!(std::mem::align_of::<Padded>(), 128);
+        assert_eq!(std::mem::size_of::<Padded>(), 256);
     }
 
     /// What the hot path reads and writes lies in the shard's first two 64-byte lines: the

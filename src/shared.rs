@@ -7,13 +7,14 @@
 //! into the user's code in [`crate::user_code`], and `prefill`, `clear` and `trim` in
 //! [`crate::lifecycle`].
 
-use thread_local::ThreadLocal;
+use crossbeam_utils::CachePadded;
 
 use crate::budget::Budget;
 use crate::generation::Generations;
 use crate::global::GlobalShard;
 use crate::local::LocalShard;
 use crate::stats::{Counter, ShardStats, Stats};
+use crate::sync::ThreadLocal;
 use crate::user_code::{Eviction, Hooks};
 
 /// Sizes fixed when the pool is built.
@@ -30,12 +31,16 @@ pub(crate) struct Limits {
 
 /// One pool: what every `CachePool` handle to it points to.
 pub(crate) struct Shared<T: Send + 'static> {
-    /// Each thread's free list and counters.
-    pub(crate) locals: ThreadLocal<LocalShard<T>>,
-    pub(crate) generations: Generations,
+    /// Each thread's free list and counters, each shard on cache lines of its own.
+    pub(crate) locals: ThreadLocal<CachePadded<LocalShard<T>>>,
+    /// On lines of its own: every hot path reads it, and only `clear()`, `trim()` and a
+    /// request for budget write it.
+    pub(crate) generations: CachePadded<Generations>,
     pub(crate) hooks: Hooks<T>,
     pub(crate) limits: Limits,
-    pub(crate) budget: Budget,
+    /// On lines of its own: written on every lease and release, next to the read-mostly
+    /// state above that every hot path loads.
+    pub(crate) budget: CachePadded<Budget>,
     pub(crate) global: GlobalShard<T>,
     /// Counters for work done where the thread has no list of its own (a thread that is
     /// exiting, or a pool without thread lists); written by any thread, with read-modify-writes.
@@ -46,10 +51,10 @@ impl<T: Send + 'static> Shared<T> {
     pub(crate) fn new(hooks: Hooks<T>, limits: Limits) -> Self {
         Shared {
             locals: ThreadLocal::new(),
-            generations: Generations::new(),
+            generations: CachePadded::new(Generations::new()),
             hooks,
             limits,
-            budget: Budget::new(limits.pool_size),
+            budget: CachePadded::new(Budget::new(limits.pool_size)),
             global: GlobalShard::new(),
             orphan_stats: ShardStats::default(),
         }
@@ -88,7 +93,7 @@ impl<T: Send + 'static> Drop for Shared<T> {
     fn drop(&mut self) {
         let mut idle = Vec::new();
         for shard in self.locals.iter_mut() {
-            idle.append(&mut shard.list_mut().items);
+            idle.append(&mut shard.take_items());
         }
         while let Some(batch) = self.global.pop() {
             batch.elements.move_into(&mut idle);

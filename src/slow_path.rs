@@ -8,6 +8,8 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Weak};
 
+use crossbeam_utils::CachePadded;
+
 use crate::error::CachePoolGeneratorError;
 use crate::generation::{CatchUp, Event};
 use crate::global::{Batch, Elements};
@@ -58,7 +60,7 @@ impl<T: Send + 'static> Shared<T> {
                 // A thread whose very first use of any pool comes that late makes `get_or`
                 // panic (it cannot register its id guard any more); it passes through too.
                 catch_unwind(AssertUnwindSafe(|| {
-                    self.locals.get_or(LocalShard::new);
+                    self.locals.get_or(|| CachePadded::new(LocalShard::new()));
                 }))
                 .ok()?;
                 // Every access goes through `get`: the reference `get_or` returns is derived
@@ -406,7 +408,7 @@ impl<T: Send + 'static> FlushOnExit for Shared<T> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
     use std::sync::Arc;
@@ -448,5 +450,167 @@ mod tests {
         assert_eq!(closed.load(Relaxed), 2);
         let stats = pool.stats();
         assert_eq!((stats.idle, stats.evicted, stats.closed), (0, 2, 2));
+    }
+}
+
+/// Model-checks the races between threads over one pool, with every thread's list in a loom
+/// cell, so that loom also checks that no list is ever touched by two threads at once:
+/// `scripts/loom.sh`.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use std::sync::Mutex;
+
+    use loom::sync::Arc;
+
+    use crate::CachePool;
+
+    /// The ids the generator handed out and the close callback received.
+    #[derive(Default)]
+    struct Ledger {
+        created: u32,
+        closed: Vec<u32>,
+    }
+
+    /// A pool of unique `u32`s whose close callback records each id it receives.
+    fn tracked_pool(
+        pool_size: usize,
+        thread_capacity: usize,
+    ) -> (CachePool<u32>, Arc<Mutex<Ledger>>) {
+        let ledger = Arc::new(Mutex::new(Ledger::default()));
+        let (make, close) = (Arc::clone(&ledger), Arc::clone(&ledger));
+        let pool = CachePool::builder(move || {
+            let mut ledger = make.lock().unwrap();
+            ledger.created += 1;
+            ledger.created
+        })
+        .close_callback(move |id| close.lock().unwrap().closed.push(id))
+        .pool_size(pool_size)
+        .thread_capacity(thread_capacity)
+        .build();
+        (pool, ledger)
+    }
+
+    /// Once the pool has dropped, every id created was closed exactly once.
+    fn assert_each_closed_once(ledger: &Mutex<Ledger>) {
+        let ledger = ledger.lock().unwrap();
+        let mut closed = ledger.closed.clone();
+        closed.sort_unstable();
+        assert_eq!(closed, (1..=ledger.created).collect::<Vec<_>>());
+    }
+
+    /// On a quiet pool: every unit of the budget is free, leased, or travelling with an element
+    /// in the global shard, and the idle elements fit in the units.
+    fn assert_budget_balances(pool: &CachePool<u32>) {
+        let shared = &pool.shared;
+        let mut leased = 0;
+        let mut listed = 0;
+        for shard in shared.locals.iter() {
+            // SAFETY: every other model thread has been joined, so no thread uses any list
+            // now, and the join orders their accesses before this one; the closure runs no
+            // user code.
+            let (lease, len) = unsafe { shard.with_list(|list| (list.lease, list.items.len())) };
+            assert!(
+                len <= lease,
+                "a list holds {len} elements on a lease of {lease}"
+            );
+            (leased, listed) = (leased + lease, listed + len);
+        }
+        let mut travelling = 0;
+        for _ in 0..shared.global.batches() {
+            let batch = shared.global.pop().expect("no other thread takes batches");
+            travelling += batch.elements.len();
+            shared.global.push(batch);
+        }
+        let free = shared.budget.free();
+        assert_eq!(
+            free + leased + travelling,
+            pool.pool_size(),
+            "free {free}, leased {leased}"
+        );
+        assert_eq!(pool.stats().idle, listed + travelling);
+    }
+
+    /// `clear()` on one thread while another thread's `put` catches its list up: whichever
+    /// sees the clear's generation first, the element cleared is closed once, the one put is
+    /// kept or closed once, and the budget comes back whole.
+    #[test]
+    fn clear_against_a_put_catching_up() {
+        loom::model(|| {
+            let (pool, ledger) = tracked_pool(2, 2);
+            let (cleared, kept) = (pool.get(), pool.get());
+            pool.put(cleared);
+            let pool = Arc::new(pool);
+            let clearer = {
+                let pool = Arc::clone(&pool);
+                loom::thread::spawn(move || pool.clear())
+            };
+            pool.put(kept);
+            clearer.join().unwrap();
+            // This thread's next use of the pool catches its list up with the clear, if the
+            // put did not.
+            drop(pool.checkout());
+            let stats = pool.stats();
+            assert_eq!(stats.checked_out, 0);
+            assert_eq!(stats.new, stats.idle as u64 + stats.closed);
+            assert!(
+                stats.evicted >= 1,
+                "the element idle before the clear is closed"
+            );
+            assert_budget_balances(&pool);
+            drop(pool);
+            assert_each_closed_once(&ledger);
+        });
+    }
+
+    /// A thread that only gives back spills to the global shard while another, which only
+    /// takes, refills from it: no element is lost or handed out twice, and the budget balances.
+    /// The giver's fifth element moves its first four to the global shard as one batch, which
+    /// the taker may find or miss.
+    #[test]
+    fn spill_against_refill() {
+        loom::model(|| {
+            let (pool, ledger) = tracked_pool(8, 8);
+            let given: Vec<u32> = (0..5).map(|_| pool.get()).collect();
+            let pool = Arc::new(pool);
+            let giver = {
+                let pool = Arc::clone(&pool);
+                loom::thread::spawn(move || given.into_iter().for_each(|id| pool.put(id)))
+            };
+            let taken: Vec<u32> = (0..2).map(|_| pool.get()).collect();
+            giver.join().unwrap();
+            assert_ne!(taken[0], taken[1], "one element handed out twice");
+            let stats = pool.stats();
+            assert_eq!(stats.checked_out, 2);
+            assert_eq!(stats.new, stats.idle as u64 + stats.closed + 2);
+            assert_budget_balances(&pool);
+            taken.into_iter().for_each(|id| pool.put(id));
+            drop(pool);
+            assert_each_closed_once(&ledger);
+        });
+    }
+
+    /// A thread's exit flush (here called where its exit hooks would) against the pool's
+    /// drop by the last handle on another thread: every element is closed exactly once,
+    /// whichever thread drops the pool.
+    #[test]
+    fn exit_flush_against_the_pool_drop() {
+        loom::model(|| {
+            let (pool, ledger) = tracked_pool(4, 4);
+            pool.put(pool.get());
+            let pool = Arc::new(pool);
+            let exiting = {
+                let pool = Arc::clone(&pool);
+                loom::thread::spawn(move || {
+                    let (a, b) = (pool.get(), pool.get());
+                    pool.put(a);
+                    pool.put(b);
+                    use crate::thread_exit::FlushOnExit;
+                    pool.shared.flush_current_thread();
+                })
+            };
+            drop(pool);
+            exiting.join().unwrap();
+            assert_each_closed_once(&ledger);
+        });
     }
 }
