@@ -463,6 +463,7 @@ mod loom_tests {
     use loom::sync::Arc;
 
     use crate::CachePool;
+    use crate::thread_exit::FlushOnExit;
 
     /// The ids the generator handed out and the close callback received.
     #[derive(Default)]
@@ -530,6 +531,23 @@ mod loom_tests {
         assert_eq!(pool.stats().idle, listed + travelling);
     }
 
+    /// Runs `work` on a new model thread, with a handle of its own to `pool`.
+    fn spawn_with(
+        pool: &Arc<CachePool<u32>>,
+        work: impl FnOnce(&CachePool<u32>) + Send + 'static,
+    ) -> loom::thread::JoinHandle<()> {
+        let pool = Arc::clone(pool);
+        loom::thread::spawn(move || work(&pool))
+    }
+
+    /// Ends a model on a quiet pool: the budget balances, and once the last handle drops,
+    /// every element was closed exactly once.
+    fn drop_and_check(pool: Arc<CachePool<u32>>, ledger: &Mutex<Ledger>) {
+        assert_budget_balances(&pool);
+        drop(pool);
+        assert_each_closed_once(ledger);
+    }
+
     /// `clear()` on one thread while another thread's `put` catches its list up: whichever
     /// sees the clear's generation first, the element cleared is closed once, the one put is
     /// kept or closed once, and the budget comes back whole.
@@ -540,10 +558,7 @@ mod loom_tests {
             let (cleared, kept) = (pool.get(), pool.get());
             pool.put(cleared);
             let pool = Arc::new(pool);
-            let clearer = {
-                let pool = Arc::clone(&pool);
-                loom::thread::spawn(move || pool.clear())
-            };
+            let clearer = spawn_with(&pool, CachePool::clear);
             pool.put(kept);
             clearer.join().unwrap();
             // This thread's next use of the pool catches its list up with the clear, if the
@@ -556,9 +571,7 @@ mod loom_tests {
                 stats.evicted >= 1,
                 "the element idle before the clear is closed"
             );
-            assert_budget_balances(&pool);
-            drop(pool);
-            assert_each_closed_once(&ledger);
+            drop_and_check(pool, &ledger);
         });
     }
 
@@ -572,20 +585,15 @@ mod loom_tests {
             let (pool, ledger) = tracked_pool(8, 8);
             let given: Vec<u32> = (0..5).map(|_| pool.get()).collect();
             let pool = Arc::new(pool);
-            let giver = {
-                let pool = Arc::clone(&pool);
-                loom::thread::spawn(move || given.into_iter().for_each(|id| pool.put(id)))
-            };
+            let giver = spawn_with(&pool, |pool| given.into_iter().for_each(|id| pool.put(id)));
             let taken: Vec<u32> = (0..2).map(|_| pool.get()).collect();
             giver.join().unwrap();
             assert_ne!(taken[0], taken[1], "one element handed out twice");
             let stats = pool.stats();
             assert_eq!(stats.checked_out, 2);
             assert_eq!(stats.new, stats.idle as u64 + stats.closed + 2);
-            assert_budget_balances(&pool);
             taken.into_iter().for_each(|id| pool.put(id));
-            drop(pool);
-            assert_each_closed_once(&ledger);
+            drop_and_check(pool, &ledger);
         });
     }
 
@@ -598,16 +606,12 @@ mod loom_tests {
             let (pool, ledger) = tracked_pool(4, 4);
             pool.put(pool.get());
             let pool = Arc::new(pool);
-            let exiting = {
-                let pool = Arc::clone(&pool);
-                loom::thread::spawn(move || {
-                    let (a, b) = (pool.get(), pool.get());
-                    pool.put(a);
-                    pool.put(b);
-                    use crate::thread_exit::FlushOnExit;
-                    pool.shared.flush_current_thread();
-                })
-            };
+            let exiting = spawn_with(&pool, |pool| {
+                let (a, b) = (pool.get(), pool.get());
+                pool.put(a);
+                pool.put(b);
+                pool.shared.flush_current_thread();
+            });
             drop(pool);
             exiting.join().unwrap();
             assert_each_closed_once(&ledger);
