@@ -25,11 +25,8 @@ const INLINE_BYTES: usize = 256;
 
 /// The elements of a [`Batch`], oldest first.
 pub(crate) enum Elements<T> {
-    /// `len` elements in `slots[..len]`, every other slot empty.
-    Inline {
-        slots: [Option<T>; INLINE_ELEMENTS],
-        len: usize,
-    },
+    /// The elements in the leading slots, every slot after them empty.
+    Inline([Option<T>; INLINE_ELEMENTS]),
     Heap(Vec<T>),
 }
 
@@ -41,18 +38,16 @@ impl<T> Elements<T> {
             return Elements::Heap(elements.collect());
         }
         let mut slots = [const { None }; INLINE_ELEMENTS];
-        let mut len = 0;
-        for element in elements {
-            slots[len] = Some(element);
-            len += 1;
+        for (slot, element) in slots.iter_mut().zip(elements) {
+            *slot = Some(element);
         }
-        Elements::Inline { slots, len }
+        Elements::Inline(slots)
     }
 
     /// How many elements there are.
     pub(crate) fn len(&self) -> usize {
         match self {
-            Elements::Inline { len, .. } => *len,
+            Elements::Inline(slots) => slots.iter().filter(|slot| slot.is_some()).count(),
             Elements::Heap(elements) => elements.len(),
         }
     }
@@ -65,10 +60,7 @@ impl<T> Elements<T> {
     /// Takes the newest element.
     pub(crate) fn pop(&mut self) -> Option<T> {
         match self {
-            Elements::Inline { slots, len } => {
-                *len = len.checked_sub(1)?;
-                slots[*len].take()
-            }
+            Elements::Inline(slots) => slots.iter_mut().rev().find_map(Option::take),
             Elements::Heap(elements) => elements.pop(),
         }
     }
@@ -76,7 +68,7 @@ impl<T> Elements<T> {
     /// Moves every element to the end of `to`, oldest first.
     pub(crate) fn move_into(self, to: &mut Vec<T>) {
         match self {
-            Elements::Inline { slots, .. } => to.extend(slots.into_iter().flatten()),
+            Elements::Inline(slots) => to.extend(slots.into_iter().flatten()),
             Elements::Heap(mut elements) => to.append(&mut elements),
         }
     }
@@ -170,7 +162,8 @@ mod tests {
     #[test]
     fn a_few_small_elements_travel_inline_and_keep_their_order() {
         let elements = Elements::collect(vec![1u64, 2, 3].into_iter());
-        assert!(matches!(elements, Elements::Inline { len: 3, .. }));
+        assert!(matches!(elements, Elements::Inline(_)));
+        assert_eq!(elements.len(), 3);
         let mut moved = vec![0];
         elements.move_into(&mut moved);
         assert_eq!(moved, [0, 1, 2, 3]);

@@ -23,12 +23,11 @@ macro_rules! stats_table {
         impl fmt::Display for Stats {
             /// `name=value` for every field, in the table's order, separated by spaces.
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                let mut separator = "";
-                $(
-                    write!(f, concat!("{}", stringify!($name), "={}"), separator, self.$name)?;
-                    separator = " ";
-                )*
-                let _ = separator;
+                let fields: &[(&str, &dyn fmt::Display)] = &[$((stringify!($name), &self.$name)),*];
+                for (i, (name, value)) in fields.iter().enumerate() {
+                    let separator = if i == 0 { "" } else { " " };
+                    write!(f, "{separator}{name}={value}")?;
+                }
                 Ok(())
             }
         }
