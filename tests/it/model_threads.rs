@@ -349,6 +349,18 @@ impl ThreadB {
         self.calls.send(Box::new(call)).unwrap();
         self.results.recv().unwrap()
     }
+
+    /// Runs `call` on thread A (`t == 0`, with `pool`, A's handle) or on this thread.
+    fn on(&self, t: Thread, pool: &CachePool<Tracked>, call: fn(&CachePool<Tracked>)) {
+        if t == 0 {
+            call(pool);
+        } else {
+            self.call(move |pool, _| {
+                call(pool);
+                None
+            });
+        }
+    }
 }
 
 /// Runs `ops` on the pool and the model side by side; returns the pool's last statistics.
@@ -414,25 +426,11 @@ fn run_threads_model(pool_size: usize, thread_capacity: usize, ops: &[Op]) -> St
             }
             Op::Clear(t) => {
                 model.clear(t);
-                if t == 0 {
-                    pool.clear();
-                } else {
-                    b.call(|pool, _| {
-                        pool.clear();
-                        None
-                    });
-                }
+                b.on(t, &pool, CachePool::clear);
             }
             Op::Trim(t) => {
                 model.trim(t);
-                if t == 0 {
-                    pool.trim();
-                } else {
-                    b.call(|pool, _| {
-                        pool.trim();
-                        None
-                    });
-                }
+                b.on(t, &pool, CachePool::trim);
             }
         }
         model.check_budget();
