@@ -35,6 +35,7 @@ use cachepool::{CachePool, CachePoolGeneratorError, Checkout, OwnedCheckout, Sta
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
+use crate::common::list_model::{ListModel, Sizes};
 use crate::common::{
     Fixture, Ledger, Site, Tracked, UserOps, assert_stats, builder, expect_injected, inject, scale,
     silence_injected_panics, validated_builder,
@@ -121,29 +122,16 @@ fn op() -> impl Strategy<Value = Op> {
 /// What one thread's pool must do, written as plainly as possible.
 #[derive(Debug)]
 pub struct Model {
-    pool_size: usize,
-    capacity: usize,
-    batch: usize,
+    sizes: Sizes,
     validated: bool,
-    /// The thread's list, oldest first.
-    list: Vec<usize>,
-    lease: usize,
-    /// The fewest elements the list held since `clear`/`trim` last caught it up.
-    low_water: usize,
+    /// The thread's list.
+    list: ListModel,
     free: usize,
     /// The global shard: batches (oldest first) with the number of `trim()` calls before they
     /// were made; each element carries its unit of budget.
     global: VecDeque<(Vec<usize>, u64)>,
     /// `trim()` calls so far.
     trims: u64,
-    /// Gets minus puts as the put slow path last saw them, within `[-4, pool_size]`; negative:
-    /// the thread gives back more than it takes.
-    balance: i64,
-    /// `stats.get` and `stats.put` when the put slow path last looked.
-    gets_seen: u64,
-    puts_seen: u64,
-    /// The most idle elements the list's role lets it hold: 4 for a giver.
-    hold_limit: usize,
     /// Elements the validator refuses, or panics on.
     invalid: HashSet<usize>,
     validate_panics: HashSet<usize>,
@@ -178,22 +166,13 @@ enum Verdict {
 
 impl Model {
     pub fn new(pool_size: usize, thread_capacity: usize, validated: bool) -> Model {
-        let capacity = thread_capacity.min(pool_size);
         Model {
-            pool_size,
-            capacity,
-            batch: (capacity / 2).max(1),
+            sizes: Sizes::new(pool_size, thread_capacity),
             validated,
-            list: Vec::new(),
-            lease: 0,
-            low_water: 0,
+            list: ListModel::default(),
             free: pool_size,
             global: VecDeque::new(),
             trims: 0,
-            balance: 0,
-            gets_seen: 0,
-            puts_seen: 0,
-            hold_limit: usize::MAX,
             invalid: HashSet::new(),
             validate_panics: HashSet::new(),
             next_id: 0,
@@ -202,7 +181,7 @@ impl Model {
     }
 
     fn idle(&self) -> usize {
-        self.list.len() + self.global.iter().map(|(b, _)| b.len()).sum::<usize>()
+        self.list.items.len() + self.global.iter().map(|(b, _)| b.len()).sum::<usize>()
     }
 
     fn expected_stats(&self, checked_out: usize) -> Stats {
@@ -258,28 +237,28 @@ impl Model {
 
     /// The next idle element: the list's newest, else the oldest batch moved into the list.
     fn take_idle(&mut self) -> Option<(usize, bool)> {
-        if let Some(id) = self.list.pop() {
-            self.low_water = self.low_water.min(self.list.len());
+        if let Some(id) = self.list.items.pop() {
+            self.list.low_water = self.list.low_water.min(self.list.items.len());
             return Some((id, false));
         }
         let (batch, _) = self.global.pop_front()?;
         // The unused lease goes back once it amounts to 16 units (or a batch, if less).
-        let unused = self.lease - self.list.len();
-        let unneeded = if unused >= 16.min(self.batch) {
+        let unused = self.list.lease - self.list.items.len();
+        let unneeded = if unused >= 16.min(self.sizes.batch) {
             unused
         } else {
             0
         };
         self.free += unneeded;
-        self.lease = self.list.len() + (unused - unneeded) + batch.len();
-        self.list.extend(batch);
-        let id = self.list.pop();
-        self.low_water = self.list.len();
+        self.list.lease = self.list.items.len() + (unused - unneeded) + batch.len();
+        self.list.items.extend(batch);
+        let id = self.list.items.pop();
+        self.list.low_water = self.list.items.len();
         id.map(|id| (id, true))
     }
 
     fn get(&mut self, generator_fails: bool) -> Got {
-        if self.capacity == 0 {
+        if self.sizes.capacity == 0 {
             while let Some((mut batch, generation)) = self.global.pop_front() {
                 let Some(id) = batch.pop() else { continue };
                 self.free += 1;
@@ -313,15 +292,15 @@ impl Model {
                 Verdict::Panic => return Got::ValidatorPanicked(id),
             }
         }
-        let unneeded = self.lease - self.list.len();
+        let unneeded = self.list.lease - self.list.items.len();
         self.free += unneeded;
-        self.lease = self.list.len();
+        self.list.lease = self.list.items.len();
         self.generate(generator_fails)
     }
 
     /// A `put` of `id` that the reset hook accepted.
     fn put(&mut self, id: usize) -> Put {
-        if self.capacity == 0 {
+        if self.sizes.capacity == 0 {
             if self.lease_units(1) == 0 {
                 self.stats.closed += 1;
                 return Put::Closed;
@@ -330,65 +309,18 @@ impl Model {
             self.stats.put += 1;
             return Put::Kept;
         }
-        let len = self.list.len();
-        if len < self.lease.min(self.hold_limit) {
-            self.list.push(id);
-            self.stats.put += 1;
-            return Put::Kept;
-        }
-        // Where this thread's elements go: a thread that gives back more than it takes (on one
-        // thread, after taking more than `pool_size` at once) keeps at most 4 and moves them
-        // to the global shard together, leasing 16 units (or a batch) at once; any other
-        // leases in doubling steps and spills the oldest batch of a full list.
-        let taken = (self.stats.get - self.gets_seen) as i64;
-        let given = (self.stats.put - self.puts_seen) as i64;
-        (self.gets_seen, self.puts_seen) = (self.stats.get, self.stats.put);
-        self.balance = (self.balance + taken - given).clamp(-4, self.pool_size as i64);
-        if self.balance < 0 {
-            self.hold_limit = 4;
-            if len >= 4 {
-                self.lease -= len;
-                self.low_water = 0;
-                let spilled = self.list.drain(..).collect();
-                self.spill(spilled);
-            }
-            if self.list.len() == self.lease {
-                self.lease += self.lease_units(16.min(self.batch));
-            }
-            if self.list.len() < self.lease {
-                self.list.push(id);
-                self.stats.put += 1;
-                return Put::Kept;
-            }
-            self.stats.closed += 1;
-            return Put::Closed;
-        }
-        self.hold_limit = usize::MAX;
-        if len < self.lease {
-            self.list.push(id);
-            self.stats.put += 1;
-            return Put::Kept;
-        }
-        let (spill, want) = if len >= self.capacity {
-            (self.batch.min(len), self.batch)
-        } else {
-            (0, len.clamp(1, self.batch).min(self.capacity - len))
-        };
-        if spill > 0 {
-            self.lease -= spill;
-            self.low_water = self.low_water.saturating_sub(spill);
-            let spilled = self.list.drain(..spill).collect();
+        let (gets, puts) = (self.stats.get, self.stats.put);
+        let outcome = self.list.put(id, gets, puts, self.sizes, &mut self.free);
+        if let Some(spilled) = outcome.spilled {
             self.spill(spilled);
         }
-        let leased = self.lease_units(want);
-        if leased == 0 {
+        if outcome.kept {
+            self.stats.put += 1;
+            Put::Kept
+        } else {
             self.stats.closed += 1;
-            return Put::Closed;
+            Put::Closed
         }
-        self.lease += leased;
-        self.list.push(id);
-        self.stats.put += 1;
-        Put::Kept
     }
 
     /// `prefill(count)`; `fail_after`: the generator fails after that many elements.
@@ -398,7 +330,7 @@ impl Model {
         let mut failed = false;
         while created < units && !failed {
             let mut batch = Vec::new();
-            while batch.len() < self.batch.min(units - created) {
+            while batch.len() < self.sizes.batch.min(units - created) {
                 if fail_after == Some(created + batch.len()) {
                     failed = true;
                     break;
@@ -422,11 +354,11 @@ impl Model {
         self.free += closing;
         self.evict(closing);
         // The calling thread's list catches up at once.
-        let count = self.list.len();
-        self.list.clear();
-        self.free += self.lease - count;
-        self.lease = 0;
-        self.low_water = 0;
+        let count = self.list.items.len();
+        self.list.items.clear();
+        self.free += self.list.lease - count;
+        self.list.lease = 0;
+        self.list.low_water = 0;
         self.free += count;
         self.evict(count);
     }
@@ -444,12 +376,12 @@ impl Model {
         }
         self.global = kept;
         // The list's oldest elements, below its low-water mark, sat unused since last time.
-        let count = self.low_water.min(self.list.len());
-        self.list.drain(..count);
+        let count = self.list.low_water.min(self.list.items.len());
+        self.list.items.drain(..count);
         // Catching up gives back every unit the list does not use.
-        self.free += self.lease - count - self.list.len();
-        self.lease = self.list.len();
-        self.low_water = self.list.len();
+        self.free += self.list.lease - count - self.list.items.len();
+        self.list.lease = self.list.items.len();
+        self.list.low_water = self.list.items.len();
         let closing = closing + count;
         self.free += closing;
         self.evict(closing);
@@ -468,11 +400,11 @@ impl Model {
     fn check_budget(&self) {
         let travelling: usize = self.global.iter().map(|(b, _)| b.len()).sum();
         assert_eq!(
-            self.free + self.lease + travelling,
-            self.pool_size,
+            self.free + self.list.lease + travelling,
+            self.sizes.pool_size,
             "{self:?}"
         );
-        assert!(self.list.len() <= self.lease, "{self:?}");
+        assert!(self.list.items.len() <= self.list.lease, "{self:?}");
     }
 }
 
@@ -513,7 +445,7 @@ pub fn run_model(pool_size: usize, thread_capacity: usize, validated: bool, ops:
     .thread_capacity(thread_capacity)
     .build();
     let mut model = Model::new(pool_size, thread_capacity, validated);
-    assert_eq!(pool.thread_capacity(), model.capacity);
+    assert_eq!(pool.thread_capacity(), model.sizes.capacity);
     assert_eq!(pool.pool_size(), pool_size);
     let f = Fixture { pool, ledger };
     let wrapper = make_wrapper(&f.pool, decide);

@@ -11,6 +11,7 @@
 //! budget spent while the other thread holds units it does not use, and asks for them.
 
 use std::collections::VecDeque;
+use std::ops::{Deref, DerefMut};
 use std::sync::mpsc;
 use std::thread;
 
@@ -18,6 +19,7 @@ use cachepool::{CachePool, Stats};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
+use crate::common::list_model::{ListModel, Sizes};
 use crate::common::{Ledger, Tracked, UserOps, builder, scale};
 
 /// Thread A or thread B.
@@ -43,36 +45,40 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-/// What one thread's list looks like to the pool.
+/// What one thread's list looks like to the pool: the put rule's state (`ListModel`, which
+/// it derefs to) and what the slow path keeps besides.
 #[derive(Debug, Default)]
-struct ListModel {
+struct ThreadList {
+    list: ListModel,
     /// Whether the thread has a list yet (made by its first call off the hot path).
     exists: bool,
-    /// The most idle elements its role lets the list hold: 4 for a giver.
-    hold_limit: usize,
-    /// Oldest first.
-    items: Vec<usize>,
-    lease: usize,
-    low_water: usize,
     /// The generation it last caught up with.
     generation: u64,
-    /// Takes minus gives as the put slow path last saw them, within `[-4, pool_size]`.
-    balance: i64,
     gets: u64,
     puts: u64,
-    gets_seen: u64,
-    puts_seen: u64,
     asked_at: Option<u64>,
+}
+
+impl Deref for ThreadList {
+    type Target = ListModel;
+
+    fn deref(&self) -> &ListModel {
+        &self.list
+    }
+}
+
+impl DerefMut for ThreadList {
+    fn deref_mut(&mut self) -> &mut ListModel {
+        &mut self.list
+    }
 }
 
 /// The pool as a plain sequential description.
 #[derive(Debug)]
 struct ThreadsModel {
-    pool_size: usize,
-    capacity: usize,
-    batch: usize,
+    sizes: Sizes,
     free: usize,
-    lists: [ListModel; 2],
+    lists: [ThreadList; 2],
     /// Batches, oldest first, with the number of `trim()` calls before each was made.
     global: VecDeque<(Vec<usize>, u64)>,
     generation: u64,
@@ -85,11 +91,8 @@ struct ThreadsModel {
 
 impl ThreadsModel {
     fn new(pool_size: usize, thread_capacity: usize) -> Self {
-        let capacity = thread_capacity.min(pool_size);
         ThreadsModel {
-            pool_size,
-            capacity,
-            batch: (capacity / 2).max(1),
+            sizes: Sizes::new(pool_size, thread_capacity),
             free: pool_size,
             lists: Default::default(),
             global: VecDeque::new(),
@@ -181,7 +184,7 @@ impl ThreadsModel {
         if let Some((batch, _)) = self.global.pop_front() {
             // The unused lease goes back once it amounts to 16 units (or a batch, if less).
             let unused = list.lease;
-            let unneeded = if unused >= 16.min(self.batch) {
+            let unneeded = if unused >= 16.min(self.sizes.batch) {
                 unused
             } else {
                 0
@@ -210,69 +213,18 @@ impl ThreadsModel {
             self.home(t);
         }
         let list = &mut self.lists[t];
-        let len = list.items.len();
-        if len < list.lease.min(list.hold_limit) {
-            list.items.push(id);
-            self.count_put(t);
-            return true;
-        }
-        let taken = (list.gets - list.gets_seen) as i64;
-        let given = (list.puts - list.puts_seen) as i64;
-        (list.gets_seen, list.puts_seen) = (list.gets, list.puts);
-        list.balance = (list.balance + taken - given).clamp(-4, self.pool_size as i64);
-        if list.balance < 0 {
-            // A giver: at most 4 idle, spilled together; units leased 16 (or a batch) at once.
-            list.hold_limit = 4;
-            if len >= 4 {
-                list.lease -= len;
-                list.low_water = 0;
-                let spilled: Vec<usize> = list.items.drain(..).collect();
-                self.global.push_back((spilled, self.trims));
-            }
-            let list = &mut self.lists[t];
-            if list.items.len() == list.lease {
-                let leased = 16.min(self.batch).min(self.free);
-                self.free -= leased;
-                list.lease += leased;
-            }
-            if list.items.len() < list.lease {
-                list.items.push(id);
-                self.count_put(t);
-                return true;
-            }
-            self.stats.closed += 1;
-            self.ask_for_budget(t);
-            return false;
-        }
-        list.hold_limit = usize::MAX;
-        if len < list.lease {
-            list.items.push(id);
-            self.count_put(t);
-            return true;
-        }
-        let (spill, want) = if len >= self.capacity {
-            (self.batch.min(len), self.batch)
-        } else {
-            (0, len.clamp(1, self.batch).min(self.capacity - len))
-        };
-        if spill > 0 {
-            list.lease -= spill;
-            list.low_water = list.low_water.saturating_sub(spill);
-            let spilled: Vec<usize> = list.items.drain(..spill).collect();
+        let (gets, puts) = (list.gets, list.puts);
+        let outcome = list.list.put(id, gets, puts, self.sizes, &mut self.free);
+        if let Some(spilled) = outcome.spilled {
             self.global.push_back((spilled, self.trims));
         }
-        let leased = want.min(self.free);
-        self.free -= leased;
-        let list = &mut self.lists[t];
-        list.lease += leased;
-        if leased > 0 {
-            list.items.push(id);
+        if outcome.kept {
             self.count_put(t);
-            return true;
+        } else {
+            self.stats.closed += 1;
+            self.ask_for_budget(t);
         }
-        self.stats.closed += 1;
-        self.ask_for_budget(t);
-        false
+        outcome.kept
     }
 
     fn count_put(&mut self, t: Thread) {
@@ -282,7 +234,7 @@ impl ThreadsModel {
 
     fn ask_for_budget(&mut self, t: Thread) {
         if self.lists[t].asked_at == Some(self.generation)
-            || self.idle() + self.batch >= self.pool_size
+            || self.idle() + self.sizes.batch >= self.sizes.pool_size
         {
             return;
         }
@@ -325,7 +277,11 @@ impl ThreadsModel {
     fn check_budget(&self) {
         let travelling: usize = self.global.iter().map(|(b, _)| b.len()).sum();
         let leased: usize = self.lists.iter().map(|l| l.lease).sum();
-        assert_eq!(self.free + leased + travelling, self.pool_size, "{self:?}");
+        assert_eq!(
+            self.free + leased + travelling,
+            self.sizes.pool_size,
+            "{self:?}"
+        );
         for list in &self.lists {
             assert!(list.items.len() <= list.lease, "{self:?}");
         }

@@ -4,6 +4,7 @@
 //! |---|---|
 //! | `tracked` | the test element, which records where it went |
 //! | `ledger` | the referee: every element's state, and every rule broken |
+//! | `list_model` | one thread's list and the put rule, as both sequential models describe them |
 //! | `fixture` | pools wired to a ledger, and the user's side of the ledger |
 //! | `assert_stats` | `assert_stats!`: the named fields of a `Stats`, checked by name |
 //! | `faults` | fault injection in every callback the pool runs |
@@ -19,6 +20,7 @@ pub mod faults;
 pub mod fixture;
 pub mod hammer;
 pub mod ledger;
+pub mod list_model;
 pub mod panics;
 pub mod rng;
 pub mod scale;

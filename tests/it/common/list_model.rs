@@ -1,0 +1,129 @@
+//! One thread's list as the pool's put path sees it, and the rule that decides where a given-back
+//! element goes (`keep_or_close` in `src/slow_path.rs`): the part both sequential models
+//! (`model.rs`, one thread, and `model_threads.rs`, two) describe the same way, written once.
+
+/// The state of one thread's list that the put rule reads and writes.
+#[derive(Debug)]
+pub struct ListModel {
+    /// Idle elements, oldest first.
+    pub items: Vec<usize>,
+    /// Units of budget the list holds; `items.len() <= lease`.
+    pub lease: usize,
+    /// The fewest elements the list held since it last caught up.
+    pub low_water: usize,
+    /// The most idle elements the list's role lets it hold: 4 for a giver.
+    pub hold_limit: usize,
+    /// Gets minus puts as the put slow path last saw them, within `[-4, pool_size]`; negative:
+    /// the thread gives back more than it takes.
+    pub balance: i64,
+    /// The thread's `get` and `put` counts when the put slow path last looked.
+    pub gets_seen: u64,
+    pub puts_seen: u64,
+}
+
+impl Default for ListModel {
+    fn default() -> Self {
+        ListModel {
+            items: Vec::new(),
+            lease: 0,
+            low_water: 0,
+            hold_limit: usize::MAX,
+            balance: 0,
+            gets_seen: 0,
+            puts_seen: 0,
+        }
+    }
+}
+
+/// The pool's sizes, as the put rule needs them.
+#[derive(Clone, Copy, Debug)]
+pub struct Sizes {
+    pub pool_size: usize,
+    /// `thread_capacity`, at most `pool_size`.
+    pub capacity: usize,
+    /// `max(1, capacity / 2)`.
+    pub batch: usize,
+}
+
+impl Sizes {
+    pub fn new(pool_size: usize, thread_capacity: usize) -> Sizes {
+        let capacity = thread_capacity.min(pool_size);
+        Sizes {
+            pool_size,
+            capacity,
+            batch: (capacity / 2).max(1),
+        }
+    }
+}
+
+/// What a put on a list did.
+#[derive(Debug)]
+pub struct PutOutcome {
+    /// Whether the element is in the list now (else the caller closes it).
+    pub kept: bool,
+    /// The oldest elements moved to the global shard, with their units, if any.
+    pub spilled: Option<Vec<usize>>,
+}
+
+impl ListModel {
+    /// Puts `id` on a list that is current with the pool's generation. `gets` and `puts` are
+    /// the thread's counts so far (not counting this put); `free` is the pool's free budget.
+    ///
+    /// A list keeps elements while its lease and its role allow. Past that, a thread that
+    /// gives back more than it takes keeps at most 4 and moves them to the global shard
+    /// together, leasing 16 units (or a batch) at once; any other thread leases in doubling
+    /// steps and spills the oldest batch of a full list.
+    pub fn put(
+        &mut self,
+        id: usize,
+        gets: u64,
+        puts: u64,
+        sizes: Sizes,
+        free: &mut usize,
+    ) -> PutOutcome {
+        let mut lease = |want: usize| {
+            let take = want.min(*free);
+            *free -= take;
+            take
+        };
+        let len = self.items.len();
+        let mut spilled = None;
+        if len >= self.lease.min(self.hold_limit) {
+            let taken = (gets - self.gets_seen) as i64;
+            let given = (puts - self.puts_seen) as i64;
+            (self.gets_seen, self.puts_seen) = (gets, puts);
+            self.balance = (self.balance + taken - given).clamp(-4, sizes.pool_size as i64);
+            if self.balance < 0 {
+                self.hold_limit = 4;
+                if len >= 4 {
+                    self.lease -= len;
+                    self.low_water = 0;
+                    spilled = Some(self.items.drain(..).collect());
+                }
+                if self.items.len() == self.lease {
+                    self.lease += lease(16.min(sizes.batch));
+                }
+            } else {
+                self.hold_limit = usize::MAX;
+                if len >= self.lease {
+                    let (spill, want) = if len >= sizes.capacity {
+                        (sizes.batch.min(len), sizes.batch)
+                    } else {
+                        (0, len.clamp(1, sizes.batch).min(sizes.capacity - len))
+                    };
+                    if spill > 0 {
+                        self.lease -= spill;
+                        self.low_water = self.low_water.saturating_sub(spill);
+                        spilled = Some(self.items.drain(..spill).collect());
+                    }
+                    self.lease += lease(want);
+                }
+            }
+        }
+        let kept = self.items.len() < self.lease;
+        if kept {
+            self.items.push(id);
+        }
+        PutOutcome { kept, spilled }
+    }
+}
