@@ -235,43 +235,52 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
     /// The cases of a guard's give-back that [`give_back_guarded`](Self::give_back_guarded)
     /// leaves to a call.
     ///
+    /// A guard's drop may run in a thread-local destructor: no close callback's panic leaves
+    /// it (a reset hook's still does, as the user's own code would). Only the branches that
+    /// may close an element mark the thread as [containing](unwind::containing) such panics:
+    /// a closure hook that keeps its element, the common case here, goes from the hook into
+    /// the list without that bookkeeping.
+    ///
     /// # Safety
     ///
     /// As for `give_back_guarded`; `rest` says how far it got.
     #[inline(never)]
     unsafe fn give_back_rest(&self, slot: &mut ManuallyDrop<T>, rest: GuardRest) {
-        // A guard's drop may run in a thread-local destructor: no close callback's panic leaves
-        // it (a reset hook's still does, as the user's own code would).
-        // SAFETY: the caller's contract, passed on.
-        unwind::containing(|| unsafe { self.give_back_rest_contained(slot, rest) });
-    }
-
-    /// The body of [`give_back_rest`](Self::give_back_rest).
-    ///
-    /// # Safety
-    ///
-    /// As for `give_back_rest`.
-    unsafe fn give_back_rest_contained(&self, slot: &mut ManuallyDrop<T>, rest: GuardRest) {
-        match rest {
-            GuardRest::Unwinding => {
-                // An element caught in the middle of an update is never handed to the next
-                // user.
-                // SAFETY: `slot` holds the element (the caller), taken out once here.
-                let element = unsafe { ManuallyDrop::take(slot) };
-                self.shared.close(element);
-            }
-            // SAFETY: as in `put`: the element is refused or kept, once.
-            GuardRest::Hooked => unsafe {
-                if self.shared.reset_or_close::<R>(slot) {
-                    self.keep_from(slot);
+        let shared = &self.shared;
+        let refused = match rest {
+            GuardRest::Hooked => {
+                // SAFETY: `slot` holds the element and nothing else uses it (the caller); a
+                // refused element stays there, and one the hook panics on is closed as the
+                // panic unwinds, after which the caller never touches `slot` again.
+                if unsafe { shared.reset_keeps::<R>(&mut **slot) } {
+                    if let Some(shard) = shared.locals.get()
+                        // SAFETY: as in `give_back_guarded`.
+                        && unsafe { shard.push_from(&**slot, shared.generations.current()) }
+                    {
+                        shard.stats.put.bump();
+                        return;
+                    }
+                    false
+                } else {
+                    true
                 }
-            },
-            // SAFETY: `slot` holds the element (the caller), which the hook had only by
-            // reference.
-            GuardRest::Refused => self.shared.close(unsafe { ManuallyDrop::take(slot) }),
-            // SAFETY: as above; the list did not take it.
-            GuardRest::Kept => self.shared.put_slow(unsafe { ManuallyDrop::take(slot) }),
-        }
+            }
+            GuardRest::Kept => false,
+            GuardRest::Unwinding | GuardRest::Refused => true,
+        };
+        // SAFETY: the element is still in `slot` (the caller's contract, and neither pushed
+        // nor closed above), taken out once here.
+        let element = unsafe { ManuallyDrop::take(slot) };
+        unwind::containing(|| {
+            if refused {
+                // Refused by a hook, or caught in the middle of an update by a panic: never
+                // handed to the next user.
+                shared.close(element);
+            } else {
+                // Kept, and the thread's list could not take it.
+                shared.put_slow(element);
+            }
+        });
     }
 }
 

@@ -158,10 +158,7 @@ impl<T: Send + 'static> Shared<T> {
     ///
     /// The element is never moved on the way that keeps it, and the answer comes back in a
     /// register: every copy of a large `T` on the hot path costs a reload of what was just
-    /// stored (see [`crate::word_move`]). Inlined with `R::reset`, and with the closure's call
-    /// when `R` is [`NoReset`](crate::NoReset) (beside another `Reset` type the closure is
-    /// called out of line); everything after a refusal or a panic is out of line. With
-    /// `NoReset` and no closure, all that is left is the test for the closure.
+    /// stored (see [`crate::word_move`]). Everything after a refusal or a panic is out of line.
     ///
     /// # Safety
     ///
@@ -171,7 +168,31 @@ impl<T: Send + 'static> Shared<T> {
     #[inline(always)]
     pub(crate) unsafe fn reset_or_close<R: Reset<T>>(&self, slot: &mut T) -> bool {
         let slot: *mut T = slot;
-        let keep = if TypeId::of::<R>() == TypeId::of::<NoReset>() {
+        // SAFETY: the caller's contract is `reset_keeps`'s.
+        let keep = unsafe { self.reset_keeps::<R>(slot) };
+        if !keep {
+            // SAFETY: the caller's contract is `reset_refused`'s.
+            unsafe { self.reset_refused(slot) };
+        }
+        keep
+    }
+
+    /// The reset hooks' answer on the element in `slot`, as for
+    /// [`reset_or_close`](Self::reset_or_close), but a refused element is left in `slot` for
+    /// the caller to close (a guard closes it with the callback's panics contained). A hook's
+    /// panic still closes the element as it unwinds.
+    ///
+    /// Inlined with `R::reset`, and with the closure's call when `R` is
+    /// [`NoReset`](crate::NoReset) (beside another `Reset` type the closure is called out of
+    /// line). With `NoReset` and no closure, all that is left is the test for the closure.
+    ///
+    /// # Safety
+    ///
+    /// `slot` holds an initialised element that nothing else uses while this runs; if this
+    /// unwinds, the caller treats the element as moved out.
+    #[inline(always)]
+    pub(crate) unsafe fn reset_keeps<R: Reset<T>>(&self, slot: *mut T) -> bool {
+        if TypeId::of::<R>() == TypeId::of::<NoReset>() {
             // The closure is the pool's only hook: inlined, one call per give-back.
             // SAFETY: the caller's contract is `closure_keeps`'s.
             unsafe { self.closure_keeps(slot) }
@@ -184,19 +205,14 @@ impl<T: Send + 'static> Shared<T> {
                 self.run_reset(slot, R::reset)
                     && (self.hooks.reset.is_none() || self.closure_keeps_out_of_line(slot))
             }
-        };
-        if !keep {
-            // SAFETY: the caller's contract is `reset_refused`'s.
-            unsafe { self.reset_refused(slot) };
         }
-        keep
     }
 
     /// Runs `hook` on the element in `slot`, closing the element if the hook panics.
     ///
     /// # Safety
     ///
-    /// As for [`reset_or_close`](Self::reset_or_close).
+    /// As for [`reset_keeps`](Self::reset_keeps).
     #[inline(always)]
     pub(crate) unsafe fn run_reset(&self, slot: *mut T, hook: impl FnOnce(&mut T) -> bool) -> bool {
         // A drop guard, not `catch_unwind`: a panic of the hook needs no catching and
@@ -214,7 +230,7 @@ impl<T: Send + 'static> Shared<T> {
     ///
     /// # Safety
     ///
-    /// As for [`reset_or_close`](Self::reset_or_close).
+    /// As for [`reset_keeps`](Self::reset_keeps).
     #[inline(always)]
     unsafe fn closure_keeps(&self, slot: *mut T) -> bool {
         match &self.hooks.reset {
@@ -228,7 +244,7 @@ impl<T: Send + 'static> Shared<T> {
     ///
     /// # Safety
     ///
-    /// As for [`reset_or_close`](Self::reset_or_close).
+    /// As for [`reset_keeps`](Self::reset_keeps).
     #[inline(never)]
     unsafe fn closure_keeps_out_of_line(&self, slot: *mut T) -> bool {
         // SAFETY: the caller's contract.

@@ -169,6 +169,47 @@ fn guard_dropped_while_panicking_with_a_panicking_close_callback_does_not_abort(
     f.finish();
 }
 
+/// A guard's drop never lets a close callback's panic out, on each way a pool with a closure
+/// hook closes the element: the hook refuses it, or the hook keeps it and the pool is full.
+/// (A drop can run in a thread-local destructor, where a panic aborts.)
+#[test]
+fn a_guard_with_a_closure_hook_contains_the_close_callbacks_panic() {
+    let _quiet = silence_injected_panics();
+    let closed = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&closed);
+    let pool = CachePool::builder(|| 0u32)
+        .reset(|n| *n != 13) // refuses 13
+        .close_callback(move |_| {
+            counted.fetch_add(1, Ordering::Relaxed);
+            inject(Site::Close);
+        })
+        .pool_size(1)
+        .thread_capacity(1)
+        .build();
+
+    // Refused by the hook.
+    let mut g = pool.checkout();
+    *g = 13;
+    drop(g);
+    assert_eq!(closed.load(Ordering::Relaxed), 1);
+    assert_stats!(pool.stats(), new: 1, put: 0, closed: 1, idle: 0, contained_panics: 1);
+
+    // Kept by the hook, but the pool already holds its one idle element.
+    let (a, b) = (pool.checkout(), pool.checkout());
+    drop(a);
+    drop(b);
+    assert_eq!(closed.load(Ordering::Relaxed), 2);
+    assert_stats!(pool.stats(), new: 3, put: 1, closed: 2, idle: 1, contained_panics: 2);
+
+    // The same through a raw `put`: the panic propagates, as `put`'s docs say.
+    let extra = pool.get();
+    let extra2 = pool.get();
+    pool.put(extra);
+    let panic = catch_unwind(AssertUnwindSafe(|| pool.put(extra2))).unwrap_err();
+    assert_eq!(expect_injected(panic), Site::Close);
+    assert_eq!(closed.load(Ordering::Relaxed), 3);
+}
+
 #[test]
 fn reset_hook_clears_every_element_given_back() {
     let pool = CachePool::builder(|| Vec::<u8>::with_capacity(64))
