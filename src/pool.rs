@@ -368,8 +368,23 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
     /// Checks out an element behind a guard that holds its own handle to the pool (`'static`,
     /// so it can be sent to another thread or stored).
     ///
-    /// Cloning the handle touches the pool's shared reference count; prefer
-    /// [`checkout`](Self::checkout) on hot paths.
+    /// Cloning the handle touches the pool's shared reference count (a read-modify-write on
+    /// a line every thread that clones it writes; `docs/design.md` says why it stays); prefer
+    /// [`checkout`](Self::checkout) on hot paths. A pool in a `static` needs no owned guard:
+    /// its borrowing guards are `Checkout<'static, T>`, which can be sent to other threads
+    /// and cost no count at all.
+    ///
+    /// ```
+    /// use std::sync::LazyLock;
+    /// use cachepool::{CachePool, Checkout};
+    ///
+    /// static BUFFERS: LazyLock<CachePool<Vec<u8>>> = LazyLock::new(|| CachePool::new(Vec::new));
+    ///
+    /// let mut buf: Checkout<'static, Vec<u8>> = BUFFERS.checkout();
+    /// buf.push(1);
+    /// std::thread::spawn(move || assert_eq!(*buf, [1])).join().unwrap();
+    /// assert_eq!(BUFFERS.stats().checked_out, 0);
+    /// ```
     ///
     /// ```
     /// let pool = cachepool::CachePool::new(String::new);
