@@ -157,6 +157,7 @@ fn for_each_subject<E: Element, W: Workload>(
     bench::<E, ArrayQueuePool<E>, W>(workload, group);
     bench::<E, RegexPool<E>, W>(workload, group);
     bench::<E, CpBorrow<E>, W>(workload, group);
+    bench::<E, CpFn<E>, W>(workload, group);
     bench::<E, CpClosure<E>, W>(workload, group);
     bench::<E, CpOwned<E>, W>(workload, group);
     bench::<E, CpRaw<E>, W>(workload, group);

@@ -22,7 +22,7 @@ printf '%-12s %-6s %-10s %8s %5s\n' workload elem subject inlined glue
 objdump -d --no-show-raw-insn -C "$bin" | awk '
     /^[0-9a-f]+ <.*>:$/ {
         key = ""
-        if (match($0, /workloads::(StHit|StBurst|MtHit|CrossThread|Rayon) as [^>]*>::measure<[^,]*(Vec<u8>|Box<\[u8; 64\]>), compare::subjects::(CpBorrow|CpClosure|CpOwned)/)) {
+        if (match($0, /workloads::(StHit|StBurst|MtHit|CrossThread|Rayon) as [^>]*>::measure<[^,]*(Vec<u8>|Box<\[u8; 64\]>), compare::subjects::(CpBorrow|CpFn|CpClosure|CpOwned)/)) {
             s = substr($0, RSTART, RLENGTH)
             workload = s; sub(/^workloads::/, "", workload); sub(/ as .*/, "", workload)
             element = (s ~ /Vec<u8>/) ? "vec4k" : "box64"

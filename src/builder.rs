@@ -2,7 +2,6 @@
 
 use std::any::type_name;
 use std::fmt;
-use std::marker::PhantomData;
 use std::sync::Arc;
 
 use crate::pool::CachePool;
@@ -55,8 +54,8 @@ pub struct Builder<T: Send + 'static, R = NoReset> {
     validate: Option<Validator<T>>,
     pool_size: usize,
     thread_capacity: Option<usize>,
-    /// The pool's [`Reset`] type (see [`CachePool`]'s field of the same name).
-    reset_type: PhantomData<fn() -> R>,
+    /// The pool's [`Reset`] (see [`CachePool`]'s field of the same name).
+    reset_with: R,
 }
 
 impl<T: Send + 'static> Builder<T> {
@@ -68,7 +67,7 @@ impl<T: Send + 'static> Builder<T> {
             validate: None,
             pool_size: DEFAULT_POOL_SIZE,
             thread_capacity: None,
-            reset_type: PhantomData,
+            reset_with: NoReset,
         }
     }
 }
@@ -132,9 +131,11 @@ impl<T: Send + 'static, R: Reset<T>> Builder<T, R> {
     /// or reset a parser. Returning `false` refuses the element, which is then closed (for a
     /// broken parser, or a buffer that grew too large to keep).
     ///
-    /// The closure is reached through a pointer, one call per give-back; a hook fixed at
-    /// compile time is faster as a [`Reset`] type ([`reset_with`](Self::reset_with)). With
-    /// both, the closure runs after the type's hook, on the elements it keeps.
+    /// The closure is boxed, so the pool's type stays `CachePool<T>`, and reached through a
+    /// pointer, one call per give-back, out of line. The same closure given to
+    /// [`reset_with`](Self::reset_with) instead is inlined where elements are given back, at
+    /// the price of a pool type that names it. With both, this one runs second, on the
+    /// elements the other keeps.
     ///
     /// ```
     /// let pool = cachepool::CachePool::builder(Vec::<u8>::new)
@@ -153,21 +154,34 @@ impl<T: Send + 'static, R: Reset<T>> Builder<T, R> {
         self
     }
 
-    /// Makes `R2` the pool's [`Reset`] type: its `reset` runs on every element given back,
+    /// Makes `reset` the pool's [`Reset`]: its `reset` runs on every element given back,
     /// inlined where the element is given back, and the pool's type names it
-    /// (`CachePool<T, R2>`). The faster choice for a hook fixed at compile time; see
-    /// [`Reset`] for how it compares with [`reset`](Self::reset), which still runs after it.
+    /// (`CachePool<T, R2>`). The faster choice for a hot path: a [`Reset`] type such as
+    /// [`Clear`](crate::Clear), or a closure with its parameter's type written out. See
+    /// [`Reset`] for how to name such a pool, and how it compares with
+    /// [`reset`](Self::reset), which still runs after it.
     ///
     /// ```
     /// use cachepool::{CachePool, Clear};
     ///
     /// let pool: CachePool<String, Clear> = CachePool::builder(String::new)
-    ///     .reset_with::<Clear>()
+    ///     .reset_with(Clear)
     ///     .build();
     /// pool.put(String::from("secret"));
     /// assert_eq!(pool.get(), "");
+    ///
+    /// let pool = CachePool::builder(|| Vec::<u8>::with_capacity(64))
+    ///     .reset_with(|buf: &mut Vec<u8>| {
+    ///         buf.clear();
+    ///         buf.capacity() <= 1024
+    ///     })
+    ///     .build();
+    /// let mut big = pool.get();
+    /// big.resize(1 << 20, 0);
+    /// pool.put(big); // refused: closed, not cached
+    /// assert_eq!((pool.stats().put, pool.stats().closed), (0, 1));
     /// ```
-    pub fn reset_with<R2: Reset<T>>(self) -> Builder<T, R2> {
+    pub fn reset_with<R2: Reset<T>>(self, reset: R2) -> Builder<T, R2> {
         Builder {
             generator: self.generator,
             close: self.close,
@@ -175,7 +189,7 @@ impl<T: Send + 'static, R: Reset<T>> Builder<T, R> {
             validate: self.validate,
             pool_size: self.pool_size,
             thread_capacity: self.thread_capacity,
-            reset_type: PhantomData,
+            reset_with: reset,
         }
     }
 
@@ -222,7 +236,7 @@ impl<T: Send + 'static, R: Reset<T>> Builder<T, R> {
         };
         CachePool {
             shared: Arc::new(Shared::new(hooks, limits)),
-            reset: PhantomData,
+            reset: self.reset_with,
         }
     }
 }

@@ -158,8 +158,11 @@ guard_impls!(OwnedCheckout);
 /// when its element is: should the closure panic, the guard drops during the unwind and
 /// closes the element, so the pool never hands it out again. The element itself is what the
 /// user could still observe (through state it shares with the outside), so `T: UnwindSafe` is
-/// required; the pool is [`RefUnwindSafe`](std::panic::RefUnwindSafe) whatever `T` is.
-impl<T: Send + 'static + UnwindSafe, R: Reset<T>> UnwindSafe for Checkout<'_, T, R> {}
+/// required; the pool is [`RefUnwindSafe`](std::panic::RefUnwindSafe) whatever `T` is (when its [`Reset`] is).
+impl<T: Send + 'static + UnwindSafe, R: Reset<T> + RefUnwindSafe> UnwindSafe
+    for Checkout<'_, T, R>
+{
+}
 
 /// `&Checkout` gives `&T`: a closure that panics in the middle of an update through `T`'s
 /// interior mutability (a `Cell`, a `RefCell`) would leave it half-updated for code after the
@@ -178,14 +181,23 @@ impl<T: Send + 'static + UnwindSafe, R: Reset<T>> UnwindSafe for Checkout<'_, T,
 /// let guard = pool.checkout();
 /// assert_eq!(std::panic::catch_unwind(|| guard.len()).unwrap(), 3);
 /// ```
-impl<T: Send + 'static + RefUnwindSafe, R: Reset<T>> RefUnwindSafe for Checkout<'_, T, R> {}
+impl<T: Send + 'static + RefUnwindSafe, R: Reset<T> + RefUnwindSafe> RefUnwindSafe
+    for Checkout<'_, T, R>
+{
+}
 
 /// As for [`Checkout`]: moved into [`catch_unwind`](std::panic::catch_unwind), the owned guard
 /// closes its element if the closure panics; its pool handle is unwind safe whatever `T` is.
-impl<T: Send + 'static + UnwindSafe, R: Reset<T>> UnwindSafe for OwnedCheckout<T, R> {}
+impl<T: Send + 'static + UnwindSafe, R: Reset<T> + RefUnwindSafe> UnwindSafe
+    for OwnedCheckout<T, R>
+{
+}
 
 /// As for [`Checkout`]: `&OwnedCheckout` gives `&T`, so `T: RefUnwindSafe` is required.
-impl<T: Send + 'static + RefUnwindSafe, R: Reset<T>> RefUnwindSafe for OwnedCheckout<T, R> {}
+impl<T: Send + 'static + RefUnwindSafe, R: Reset<T> + RefUnwindSafe> RefUnwindSafe
+    for OwnedCheckout<T, R>
+{
+}
 
 /// A guard's give-back, on the guard's own slot: the pool's side of both guards' `Drop`.
 impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
@@ -214,7 +226,7 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
                 break 'hot GuardRest::Hooked;
             }
             // SAFETY: `slot` holds the element and nothing else uses it (the caller).
-            if !unsafe { shared.run_reset(&mut **slot, R::reset) } {
+            if !unsafe { shared.run_reset(&mut **slot, |element| self.reset.reset(element)) } {
                 break 'hot GuardRest::Refused;
             }
             if let Some(shard) = shared.locals.get()
@@ -252,7 +264,7 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
                 // SAFETY: `slot` holds the element and nothing else uses it (the caller); a
                 // refused element stays there, and one the hook panics on is closed as the
                 // panic unwinds, after which the caller never touches `slot` again.
-                if unsafe { shared.reset_keeps::<R>(&mut **slot) } {
+                if unsafe { shared.reset_keeps(&self.reset, &mut **slot) } {
                     if let Some(shard) = shared.locals.get()
                         // SAFETY: as in `give_back_guarded`.
                         && unsafe { shard.push_from(&**slot, shared.generations.current()) }

@@ -1,7 +1,6 @@
 //! The pool handle and its hot paths.
 
 use std::fmt;
-use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::sync::Arc;
 
@@ -40,7 +39,7 @@ use crate::stats::Stats;
 ///
 /// static BUFFERS: LazyLock<CachePool<Vec<u8>, Clear>> = LazyLock::new(|| {
 ///     CachePool::builder(|| Vec::with_capacity(64 * 1024))
-///         .reset_with::<Clear>()
+///         .reset_with(Clear)
 ///         .pool_size(256)
 ///         .build()
 /// });
@@ -101,9 +100,9 @@ use crate::stats::Stats;
 /// ```
 pub struct CachePool<T: Send + 'static, R = NoReset> {
     pub(crate) shared: Arc<Shared<T>>,
-    /// The pool's [`Reset`] type, a type only: `fn() -> R` keeps the pool `Send` and `Sync`
-    /// whatever `R` is.
-    pub(crate) reset: PhantomData<fn() -> R>,
+    /// The pool's [`Reset`], held by each handle (a zero-sized type, or what a closure
+    /// captures), so that a give-back reaches it without a load from the shared state.
+    pub(crate) reset: R,
 }
 
 /// The constructors, on the default `R`: a pool with another [`Reset`] type comes from
@@ -271,7 +270,7 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
         // SAFETY: `element` is initialised and only this function uses it. Once it is refused
         // or kept it is never touched again, and `ManuallyDrop` keeps it from being dropped.
         unsafe {
-            if self.shared.reset_or_close::<R>(&mut element) {
+            if self.shared.reset_or_close(&self.reset, &mut element) {
                 self.keep_from(&mut element);
             }
         }
@@ -521,12 +520,12 @@ fn generator_failed(e: CachePoolGeneratorError) -> ! {
     panic!("cachepool: {e}: {}", e.get_ref())
 }
 
-impl<T: Send + 'static, R> Clone for CachePool<T, R> {
-    /// Another handle to the same pool.
+impl<T: Send + 'static, R: Clone> Clone for CachePool<T, R> {
+    /// Another handle to the same pool (with a clone of its [`Reset`]).
     fn clone(&self) -> Self {
         CachePool {
             shared: Arc::clone(&self.shared),
-            reset: PhantomData,
+            reset: self.reset.clone(),
         }
     }
 }
@@ -551,13 +550,18 @@ impl<T: Send + 'static, R: Reset<T>> fmt::Debug for CachePool<T, R> {
 /// closes the element involved instead of keeping it. Elements are never visible while idle;
 /// an element a user holds is the user's, and a guard that drops during a panic closes its
 /// element, so no element caught half-updated is handed out again. Nothing is poisoned: the
-/// pool keeps working after the panic. The hooks' own captured state is theirs: they are
+/// pool keeps working after the panic. The boxed hooks' captured state is theirs: they are
 /// `Send + Sync` closures, whose shared state is usually behind a `Mutex` (which poisons) or
-/// atomics.
-impl<T: Send + 'static, R> std::panic::UnwindSafe for CachePool<T, R> {}
+/// atomics. The [`Reset`] is held by the handle itself, so the handle is unwind safe when
+/// the `Reset` is ([`RefUnwindSafe`](std::panic::RefUnwindSafe): it is only ever used by
+/// reference), as with a closure that captures a `Cell` it is not.
+impl<T: Send + 'static, R: std::panic::RefUnwindSafe> std::panic::UnwindSafe for CachePool<T, R> {}
 
 /// Sharing `&CachePool` across a [`catch_unwind`](std::panic::catch_unwind) boundary is safe
 /// for the reasons given on the `UnwindSafe` impl: every method of the pool takes `&self`,
 /// and each restores the pool's ledger and closes the element involved before a panic leaves
 /// it.
-impl<T: Send + 'static, R> std::panic::RefUnwindSafe for CachePool<T, R> {}
+impl<T: Send + 'static, R: std::panic::RefUnwindSafe> std::panic::RefUnwindSafe
+    for CachePool<T, R>
+{
+}

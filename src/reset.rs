@@ -1,20 +1,42 @@
-//! Reset hooks chosen by type: the second type parameter of [`CachePool`](crate::CachePool).
+//! Reset hooks in the pool's type: the second type parameter of
+//! [`CachePool`](crate::CachePool), held by value.
 
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, VecDeque};
 
-/// Readies an element given back to the pool for its next user; chosen by type, as a
-/// `HashMap` chooses its hasher.
+/// Readies an element given back to the pool for its next user: the pool's reset hook, held
+/// in the pool's type and by value, as a `HashMap` holds its hasher.
 ///
-/// A pool's reset hook runs on every element given back, so it sits on the hot path. A hook
-/// given as a closure to [`Builder::reset`](crate::Builder::reset) is reached through a
-/// pointer: one call per give-back that the compiler cannot see into. A `Reset` type, given
-/// to [`Builder::reset_with`](crate::Builder::reset_with), is part of the pool's type, so its
-/// [`reset`](Self::reset) is inlined where the element is given back (`put` or a guard's
-/// drop). The pool's type then names it: `CachePool<Vec<u8>, Clear>`.
+/// A pool's reset hook runs on every element given back, so it sits on the hot path. Given to
+/// [`Builder::reset_with`](crate::Builder::reset_with), the hook is part of the pool's type,
+/// so its [`reset`](Self::reset) is inlined where the element is given back (`put` or a
+/// guard's drop). The pool's type then names it: `CachePool<Vec<u8>, Clear>`. A hook given to
+/// [`Builder::reset`](crate::Builder::reset) instead is boxed: the pool's type stays
+/// `CachePool<T>`, and every give-back calls the hook through a pointer, out of line.
 ///
-/// The default, [`NoReset`], keeps elements as they come back. [`Clear`] empties the standard
-/// collections and `String`, keeping their capacity. For anything else, implement the trait
-/// on a type of your own:
+/// A `Reset` is one of:
+///
+/// - [`NoReset`], the default, which keeps elements as they come back, or [`Clear`], which
+///   empties the standard collections and `String`;
+/// - a closure or function `Fn(&mut T) -> bool`, with its parameter's type written out
+///   (`|buf: &mut Vec<u8>| ...`); what it captures is part of every handle to the pool, and
+///   cloned with it;
+/// - a type of your own.
+///
+/// ```
+/// use cachepool::CachePool;
+///
+/// let limit = 1 << 16; // read from configuration, say
+/// let pool = CachePool::builder(|| Vec::<u8>::with_capacity(4096))
+///     .reset_with(move |buf: &mut Vec<u8>| {
+///         buf.clear();
+///         buf.capacity() <= limit // a buffer that grew past the limit is closed
+///     })
+///     .build();
+/// pool.checkout().extend_from_slice(b"request");
+/// assert!(pool.checkout().is_empty());
+/// ```
+///
+/// A type of your own:
 ///
 /// ```
 /// use cachepool::{CachePool, Reset};
@@ -25,10 +47,11 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, VecDequ
 /// }
 ///
 /// /// Rewinds a parser; gives up on one whose scratch space grew past 64 KiB.
+/// #[derive(Clone)]
 /// struct Rewind;
 ///
 /// impl Reset<Parser> for Rewind {
-///     fn reset(parser: &mut Parser) -> bool {
+///     fn reset(&self, parser: &mut Parser) -> bool {
 ///         parser.depth = 0;
 ///         parser.scratch.clear();
 ///         parser.scratch.capacity() <= 1 << 16
@@ -37,7 +60,7 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, VecDequ
 ///
 /// let pool: CachePool<Parser, Rewind> =
 ///     CachePool::builder(|| Parser { depth: 0, scratch: Vec::new() })
-///         .reset_with::<Rewind>()
+///         .reset_with(Rewind)
 ///         .build();
 /// {
 ///     let mut parser = pool.checkout();
@@ -47,12 +70,12 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, VecDequ
 /// assert_eq!((pool.stats().closed, pool.stats().idle), (1, 0));
 /// ```
 ///
-/// A closure given to [`Builder::reset`](crate::Builder::reset) as well runs after the type's
-/// `reset`, on the elements it keeps.
+/// A closure given to [`Builder::reset`](crate::Builder::reset) as well runs after the
+/// `Reset`, on the elements it keeps.
 ///
-/// # Naming a pool with a `Reset` type
+/// # Naming a pool with a `Reset`
 ///
-/// `reset_with::<R>()` changes the pool's type from `CachePool<T>` to `CachePool<T, R>`, so a
+/// `reset_with(r)` changes the pool's type from `CachePool<T>` to `CachePool<T, R>`, so a
 /// function taking `&CachePool<Vec<u8>>` does not accept it. Name the type once, with an
 /// alias, where the pool is defined, and use the alias in fields, statics and signatures;
 /// code that should work with any pool of that element type is generic over `R`:
@@ -65,7 +88,7 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, VecDequ
 ///
 /// pub fn buffer_pool() -> BufPool {
 ///     CachePool::builder(|| Vec::with_capacity(4096))
-///         .reset_with::<Clear>()
+///         .reset_with(Clear)
 ///         .build()
 /// }
 ///
@@ -80,7 +103,7 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, VecDequ
 ///     buf.len()
 /// }
 ///
-/// /// Works on any pool of `Vec<u8>`, whatever its `Reset` type.
+/// /// Works on any pool of `Vec<u8>`, whatever its `Reset`.
 /// fn warm_up<R: Reset<Vec<u8>>>(pool: &CachePool<Vec<u8>, R>, n: usize) -> usize {
 ///     pool.prefill(n).unwrap_or(0)
 /// }
@@ -92,20 +115,63 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, VecDequ
 /// assert_eq!(warm_up(&CachePool::new(Vec::new), 2), 2); // a `CachePool<Vec<u8>>` too
 /// ```
 ///
-/// The guards and the wrapper carry the same parameter: `Checkout<'_, Vec<u8>, Clear>`,
-/// `OwnedCheckout<Vec<u8>, Clear>`, `CacheWrapper<Vec<u8>, D, Clear>`.
+/// A closure's type has no name, so a pool kept in a field or a `static` takes a function
+/// pointer, `fn(&mut T) -> bool`, which a closure that captures nothing becomes (the call is
+/// then through the pointer, which costs less than a hook boxed by `Builder::reset`, more
+/// than a closure or type the compiler can see into); or a type of your own.
 ///
-/// `reset` takes no `self`: the pool only names the type, never makes a value of it, so a
-/// `Reset` type holds no state (a hook that needs run-time values is a closure).
+/// ```
+/// use std::sync::LazyLock;
+/// use cachepool::CachePool;
+///
+/// type Lines = CachePool<String, fn(&mut String) -> bool>;
+///
+/// static LINES: LazyLock<Lines> = LazyLock::new(|| {
+///     CachePool::builder(String::new)
+///         .reset_with((|s: &mut String| {
+///             s.clear();
+///             true
+///         }) as fn(&mut String) -> bool)
+///         .build()
+/// });
+///
+/// LINES.checkout().push_str("GET /");
+/// assert!(LINES.checkout().is_empty());
+/// ```
+///
+/// The guards and the wrapper carry the same parameter: `Checkout<'_, Vec<u8>, Clear>`,
+/// `OwnedCheckout<Vec<u8>, Clear>`, `CacheWrapper<Vec<u8>, D, Clear>`. Each handle holds a
+/// clone of the `Reset` (hence `Clone`), and the pool is `Send` and `Sync` when the `Reset`
+/// is (as it is when what it captures is):
+///
+/// ```compile_fail
+/// use std::rc::Rc;
+/// let counter = Rc::new(());
+/// let pool = cachepool::CachePool::builder(String::new)
+///     .reset_with(move |_: &mut String| Rc::strong_count(&counter) > 0)
+///     .build();
+/// std::thread::spawn(move || drop(pool)); // an `Rc` is neither `Send` nor `Sync`
+/// ```
 ///
 /// # Panics
 ///
 /// A `reset` that panics gets its element closed (handed to the close callback) before the
 /// panic propagates out of the `put` or guard drop that called it; the element is not kept.
-pub trait Reset<T>: 'static {
+pub trait Reset<T>: Clone + 'static {
     /// Readies `element` for reuse. Returning `false` refuses it: the pool closes it instead
     /// of keeping it (for an element left broken, or grown too large to keep).
-    fn reset(element: &mut T) -> bool;
+    fn reset(&self, element: &mut T) -> bool;
+}
+
+/// A closure or function is a `Reset`: `reset_with(|buf: &mut Vec<u8>| ...)`.
+impl<T, F> Reset<T> for F
+where
+    F: Fn(&mut T) -> bool + Clone + 'static,
+{
+    #[inline(always)]
+    fn reset(&self, element: &mut T) -> bool {
+        self(element)
+    }
 }
 
 /// Keeps every element as it comes back: the default [`Reset`] of a pool.
@@ -120,7 +186,7 @@ pub struct NoReset;
 
 impl<T> Reset<T> for NoReset {
     #[inline(always)]
-    fn reset(_: &mut T) -> bool {
+    fn reset(&self, _: &mut T) -> bool {
         true
     }
 }
@@ -134,7 +200,7 @@ impl<T> Reset<T> for NoReset {
 /// use cachepool::{CachePool, Clear};
 ///
 /// let pool: CachePool<Vec<u8>, Clear> = CachePool::builder(|| Vec::with_capacity(4096))
-///     .reset_with::<Clear>()
+///     .reset_with(Clear)
 ///     .build();
 /// pool.checkout().extend_from_slice(b"request 1");
 /// let buf = pool.checkout();
@@ -149,7 +215,7 @@ macro_rules! clear_impls {
         $(
             impl$(<$($param),*>)? Reset<$collection> for Clear {
                 #[inline]
-                fn reset(collection: &mut $collection) -> bool {
+                fn reset(&self, collection: &mut $collection) -> bool {
                     collection.clear();
                     true
                 }

@@ -150,8 +150,8 @@ impl<T: Send + 'static> Shared<T> {
         }
     }
 
-    /// Runs the reset hooks on a returned element where it lies: the pool's [`Reset`] type
-    /// `R`, then the closure given to `Builder::reset`, if any (on an element `R` kept).
+    /// Runs the reset hooks on a returned element where it lies: the pool's [`Reset`] `reset`,
+    /// then the closure given to `Builder::reset`, if any (on an element `reset` kept).
     /// Returns `true` if the element is to be kept; `false` if a hook refused it, in which
     /// case it has been moved out of `slot` and closed. If a hook panics, the element is moved
     /// out and closed before the panic propagates.
@@ -166,10 +166,10 @@ impl<T: Send + 'static> Shared<T> {
     /// returns `false` or unwinds, the caller treats the element as moved out (never drops,
     /// reads or returns it).
     #[inline(always)]
-    pub(crate) unsafe fn reset_or_close<R: Reset<T>>(&self, slot: &mut T) -> bool {
+    pub(crate) unsafe fn reset_or_close<R: Reset<T>>(&self, reset: &R, slot: &mut T) -> bool {
         let slot: *mut T = slot;
         // SAFETY: the caller's contract is `reset_keeps`'s.
-        let keep = unsafe { self.reset_keeps::<R>(slot) };
+        let keep = unsafe { self.reset_keeps(reset, slot) };
         if !keep {
             // SAFETY: the caller's contract is `reset_refused`'s.
             unsafe { self.reset_refused(slot) };
@@ -182,7 +182,7 @@ impl<T: Send + 'static> Shared<T> {
     /// the caller to close (a guard closes it with the callback's panics contained). A hook's
     /// panic still closes the element as it unwinds.
     ///
-    /// Inlined with `R::reset`, and with the closure's call when `R` is
+    /// Inlined with `reset`'s call, and with the closure's call when `R` is
     /// [`NoReset`](crate::NoReset) (beside another `Reset` type the closure is called out of
     /// line). With `NoReset` and no closure, all that is left is the test for the closure.
     ///
@@ -191,7 +191,7 @@ impl<T: Send + 'static> Shared<T> {
     /// `slot` holds an initialised element that nothing else uses while this runs; if this
     /// unwinds, the caller treats the element as moved out.
     #[inline(always)]
-    pub(crate) unsafe fn reset_keeps<R: Reset<T>>(&self, slot: *mut T) -> bool {
+    pub(crate) unsafe fn reset_keeps<R: Reset<T>>(&self, reset: &R, slot: *mut T) -> bool {
         if TypeId::of::<R>() == TypeId::of::<NoReset>() {
             // The closure is the pool's only hook: inlined, one call per give-back.
             // SAFETY: the caller's contract is `closure_keeps`'s.
@@ -202,7 +202,7 @@ impl<T: Send + 'static> Shared<T> {
             // SAFETY: the caller's contract is `run_reset`'s and `closure_keeps_out_of_line`'s;
             // the second runs only on an element the first kept.
             unsafe {
-                self.run_reset(slot, R::reset)
+                self.run_reset(slot, |element| reset.reset(element))
                     && (self.hooks.reset.is_none() || self.closure_keeps_out_of_line(slot))
             }
         }

@@ -256,7 +256,7 @@ impl<T: Send + 'static, D, R: Reset<T>> CacheWrapper<T, D, R> {
     }
 }
 
-impl<T: Send + 'static, D: Clone, R> Clone for CacheWrapper<T, D, R> {
+impl<T: Send + 'static, D: Clone, R: Clone> Clone for CacheWrapper<T, D, R> {
     fn clone(&self) -> Self {
         CacheWrapper {
             pool: self.pool.clone(),
@@ -274,12 +274,15 @@ impl<T: Send + 'static, D, R: Reset<T>> fmt::Debug for CacheWrapper<T, D, R> {
 }
 
 /// A wrapper used inside [`catch_unwind`](std::panic::catch_unwind): its pool is unwind safe
-/// (see [`CachePool`]'s impl), and each [`run`](CacheWrapper::run) closes its element when the
-/// job or the decider panics, so what is left to vouch for is the decider's own state, hence
-/// `D: UnwindSafe`. Closures and [`NeverReuse`] qualify unless they capture a `Cell`-like
-/// value by reference.
-impl<T: Send + 'static, D: UnwindSafe, R> UnwindSafe for CacheWrapper<T, D, R> {}
+/// when its [`Reset`] is (see [`CachePool`]'s impl), and each [`run`](CacheWrapper::run)
+/// closes its element when the job or the decider panics, so what is left to vouch for is the
+/// decider's own state, hence `D: UnwindSafe`. Closures and [`NeverReuse`] qualify unless they
+/// capture a `Cell`-like value by reference.
+impl<T: Send + 'static, D: UnwindSafe, R: RefUnwindSafe> UnwindSafe for CacheWrapper<T, D, R> {}
 
 /// `&CacheWrapper` across [`catch_unwind`](std::panic::catch_unwind): as for `UnwindSafe`, the
 /// pool and the element are taken care of; the decider is shared, so `D: RefUnwindSafe`.
-impl<T: Send + 'static, D: RefUnwindSafe, R> RefUnwindSafe for CacheWrapper<T, D, R> {}
+impl<T: Send + 'static, D: RefUnwindSafe, R: RefUnwindSafe> RefUnwindSafe
+    for CacheWrapper<T, D, R>
+{
+}

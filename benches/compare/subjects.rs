@@ -433,11 +433,12 @@ impl<E: Element> Subject<E> for RegexPool<E> {
 
 /// The element's reset as `cachepool`'s [`Reset`] type: the way to give it a hook fixed at
 /// compile time, which the pool inlines where an element is given back.
+#[derive(Clone, Copy)]
 pub struct ResetElement;
 
 impl<E: Element> Reset<E> for ResetElement {
     #[inline]
-    fn reset(element: &mut E) -> bool {
+    fn reset(&self, element: &mut E) -> bool {
         element.reset();
         true
     }
@@ -449,7 +450,7 @@ type Cp<E> = CachePool<E, ResetElement>;
 
 fn cachepool<E: Element>() -> Cp<E> {
     CachePool::builder(E::create)
-        .reset_with::<ResetElement>()
+        .reset_with(ResetElement)
         .pool_size(POOL_SIZE)
         .build()
 }
@@ -483,8 +484,8 @@ impl<E: Element> Subject<E> for CpBorrow<E> {
     }
 }
 
-/// `cachepool` through `checkout()`, with the reset given as a closure (`Builder::reset`)
-/// rather than a [`Reset`] type: what calling the hook through a pointer costs.
+/// `cachepool` through `checkout()`, with the reset boxed by `Builder::reset` rather than in
+/// the pool's type: what calling the hook through a pointer, out of line, costs.
 pub struct CpClosure<E: Element>(CachePool<E>);
 
 impl<E: Element> Subject<E> for CpClosure<E> {
@@ -511,6 +512,50 @@ impl<E: Element> Subject<E> for CpClosure<E> {
 
     #[inline]
     fn give<'a>(&'a self, item: Checkout<'a, E>) {
+        drop(item);
+    }
+
+    sent_is_item!();
+
+    fn idle(&self) -> Option<usize> {
+        Some(self.0.stats().idle)
+    }
+}
+
+/// A reset hook as a function pointer, the nameable type of a closure given to `reset_with`.
+type ResetFn<E> = fn(&mut E) -> bool;
+
+/// `cachepool` through `checkout()`, with the reset given to `reset_with` as a closure turned
+/// into a function pointer (the form a pool in a field or a `static` names): the call goes
+/// through the pointer, from the give-back itself rather than an out-of-line rest of it. A
+/// closure kept as its own type compiles to what [`ResetElement`] does (`cachepool_borrow`).
+pub struct CpFn<E: Element>(CachePool<E, ResetFn<E>>);
+
+impl<E: Element> Subject<E> for CpFn<E> {
+    const NAME: &'static str = names::CACHEPOOL_FN;
+    type Item<'a> = Checkout<'a, E, ResetFn<E>>;
+    type Sent<'a> = Checkout<'a, E, ResetFn<E>>;
+
+    fn build() -> Self {
+        let reset: ResetFn<E> = |element| {
+            element.reset();
+            true
+        };
+        CpFn(
+            CachePool::builder(E::create)
+                .reset_with(reset)
+                .pool_size(POOL_SIZE)
+                .build(),
+        )
+    }
+
+    #[inline]
+    fn take(&self) -> Checkout<'_, E, ResetFn<E>> {
+        self.0.checkout()
+    }
+
+    #[inline]
+    fn give<'a>(&'a self, item: Checkout<'a, E, ResetFn<E>>) {
         drop(item);
     }
 

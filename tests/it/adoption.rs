@@ -122,7 +122,7 @@ static CLOSED: AtomicUsize = AtomicUsize::new(0);
 /// A pool in a `static`, as a service holds one.
 static BUFFERS: LazyLock<CachePool<Vec<u8>, Clear>> = LazyLock::new(|| {
     CachePool::builder(|| Vec::with_capacity(1024))
-        .reset_with::<Clear>()
+        .reset_with(Clear)
         .close_callback(|_| {
             CLOSED.fetch_add(1, Ordering::Relaxed);
         })
@@ -185,7 +185,7 @@ fn capacity_of_next<R: Reset<Vec<u8>>>(pool: &CachePool<Vec<u8>, R>) -> usize {
 fn a_pool_with_a_reset_type_is_named_by_an_alias_or_a_generic_parameter() {
     let service = Service {
         buffers: CachePool::builder(|| Vec::with_capacity(32))
-            .reset_with::<Clear>()
+            .reset_with(Clear)
             .build(),
     };
     assert_eq!(fill(&service.buffers, b"abc"), 3);

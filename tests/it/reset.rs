@@ -19,10 +19,11 @@ use crate::common::{
 };
 
 /// The ledger's reset hook as a `Reset` type: each element carries its ledger.
+#[derive(Clone)]
 struct LedgerReset;
 
 impl Reset<Tracked> for LedgerReset {
-    fn reset(element: &mut Tracked) -> bool {
+    fn reset(&self, element: &mut Tracked) -> bool {
         let ledger = Arc::clone(element.ledger());
         ledger.reset(element)
     }
@@ -34,7 +35,7 @@ type TypedFixture = Fixture<LedgerReset>;
 fn typed_fixture() -> TypedFixture {
     let ledger = Ledger::new();
     let pool = builder_without_reset(&ledger)
-        .reset_with::<LedgerReset>()
+        .reset_with(LedgerReset)
         .pool_size(8)
         .thread_capacity(4)
         .build();
@@ -122,7 +123,7 @@ fn typed_pool_with_closure(
 ) -> CachePool<Tracked, LedgerReset> {
     let n = Arc::clone(calls);
     builder_without_reset(ledger)
-        .reset_with::<LedgerReset>()
+        .reset_with(LedgerReset)
         .reset(move |e: &mut Tracked| {
             n.fetch_add(1, Ordering::Relaxed);
             // Runs second: the type's hook has cleared the scratch already.
@@ -164,7 +165,7 @@ fn a_closure_that_panics_beside_a_reset_type_gets_its_element_closed() {
     let _quiet = silence_injected_panics();
     let ledger = Ledger::new();
     let pool = builder_without_reset(&ledger)
-        .reset_with::<LedgerReset>()
+        .reset_with(LedgerReset)
         .reset(|e: &mut Tracked| {
             if e.invalid {
                 crate::common::inject(Site::Reset);
@@ -190,7 +191,7 @@ where
     C: Send + 'static,
     Clear: Reset<C>,
 {
-    let pool: CachePool<C, Clear> = CachePool::builder(make).reset_with::<Clear>().build();
+    let pool: CachePool<C, Clear> = CachePool::builder(make).reset_with(Clear).build();
     let mut element = pool.checkout();
     fill(&mut element);
     assert!(len(&element) > 0);
@@ -203,7 +204,7 @@ where
 #[test]
 fn clear_empties_the_std_collections_and_keeps_their_capacity() {
     let pool: CachePool<Vec<u64>, Clear> = CachePool::builder(|| Vec::with_capacity(100))
-        .reset_with::<Clear>()
+        .reset_with(Clear)
         .build();
     pool.checkout().extend(0..100);
     let v = pool.checkout();
@@ -236,9 +237,7 @@ struct JobFailed;
 
 #[test]
 fn a_wrapper_runs_on_a_pool_with_a_reset_type() {
-    let pool: CachePool<String, Clear> = CachePool::builder(String::new)
-        .reset_with::<Clear>()
-        .build();
+    let pool: CachePool<String, Clear> = CachePool::builder(String::new).reset_with(Clear).build();
     let wrapper: CacheWrapper<String, _, Clear> = make_wrapper(&pool, |_: &JobFailed| true);
     let len = wrapper.run(|s| {
         s.push_str("abc");
@@ -256,31 +255,67 @@ fn a_wrapper_runs_on_a_pool_with_a_reset_type() {
     assert_stats!(stats, new: 1, put: 1, closed: 1);
 }
 
-/// A `Reset` type that is neither `Send` nor `Sync`: the pool only names it.
-struct ThreadBound(#[allow(dead_code)] std::rc::Rc<()>);
-
-impl Reset<String> for ThreadBound {
-    fn reset(s: &mut String) -> bool {
-        s.clear();
-        true
-    }
+/// A closure given to `reset_with` keeps its captures in the pool's type: here a size limit,
+/// applied on every way back (`put`, both guards, the wrapper).
+#[test]
+fn a_closure_reset_applies_what_it_captured_on_every_way_back() {
+    let limit = 8;
+    let pool = CachePool::builder(String::new)
+        .reset_with(move |s: &mut String| {
+            let keep = s.len() <= limit;
+            s.clear();
+            keep
+        })
+        .pool_size(8)
+        .thread_capacity(4)
+        .build();
+    let mut short = pool.get();
+    short.push_str("short");
+    pool.put(short);
+    let mut long = pool.checkout();
+    assert!(long.is_empty()); // cleared on its way back
+    long.push_str("longer than eight");
+    drop(long); // refused: closed
+    let mut owned = pool.checkout_owned();
+    owned.push_str("fits");
+    std::thread::spawn(move || drop(owned)).join().unwrap();
+    let wrapper = CacheWrapper::new(&pool);
+    let r: Result<(), JobFailed> = wrapper.run(|s| {
+        s.push_str("much too long to keep");
+        Ok(())
+    });
+    r.unwrap();
+    // The wrapper took the element the spawned thread left in the global shard at its exit.
+    assert_stats!(pool.stats(), new: 2, get: 4, put: 2, closed: 2, hits_global: 1, idle: 0);
 }
 
 #[test]
-fn a_pool_and_its_guards_are_send_and_sync_whatever_the_reset_type() {
+fn a_pool_and_its_guards_are_send_and_sync_when_the_reset_is() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<CachePool<String, Clear>>();
     assert_send_sync::<Checkout<'static, String, Clear>>();
     assert_send_sync::<OwnedCheckout<String, Clear>>();
-    assert_send_sync::<CachePool<String, ThreadBound>>();
-    assert_send_sync::<OwnedCheckout<String, ThreadBound>>();
-    assert_send_sync::<CacheWrapper<String, cachepool::NeverReuse, ThreadBound>>();
-    let pool: CachePool<String, ThreadBound> = CachePool::builder(String::new)
-        .reset_with::<ThreadBound>()
+    assert_send_sync::<CacheWrapper<String, cachepool::NeverReuse, Clear>>();
+    assert_send_sync::<CachePool<String, fn(&mut String) -> bool>>();
+    // A closure capturing shared state: its pool and guards cross threads with it.
+    let resets = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&resets);
+    let pool = CachePool::builder(String::new)
+        .reset_with(move |s: &mut String| {
+            counted.fetch_add(1, Ordering::Relaxed);
+            s.clear();
+            true
+        })
         .build();
-    let guard = pool.checkout_owned();
+    fn send_sync_value<T: Send + Sync>(_: &T) {}
+    send_sync_value(&pool);
+    let mut guard = pool.checkout_owned();
+    guard.push_str("dirty");
     std::thread::spawn(move || drop(guard)).join().unwrap();
-    assert_eq!(pool.stats().put, 1);
+    let clone = pool.clone(); // clones the closure, and so shares its counter
+    clone.put(clone.get());
+    assert_eq!(resets.load(Ordering::Relaxed), 2);
+    assert_stats!(pool.stats(), put: 2);
 }
 
 /// What one thread does to a shared pool with a `Reset` type in

@@ -84,6 +84,7 @@ pub trait UserOps {
 
 /// A pool and its ledger, for the tests that work on one of each; a clone is another handle
 /// on both.
+#[derive(Clone)]
 pub struct Fixture<R = NoReset> {
     pub pool: CachePool<Tracked, R>,
     pub ledger: Arc<Ledger>,
@@ -91,16 +92,6 @@ pub struct Fixture<R = NoReset> {
 
 /// A clone of a [`Fixture`] for a worker thread: the pool and the ledger are shared.
 pub type Handle<R = NoReset> = Fixture<R>;
-
-// Not derived: a derive would ask the reset type to be `Clone`, and it never is cloned.
-impl<R> Clone for Fixture<R> {
-    fn clone(&self) -> Self {
-        Fixture {
-            pool: self.pool.clone(),
-            ledger: Arc::clone(&self.ledger),
-        }
-    }
-}
 
 impl Fixture {
     /// A pool from [`tracked_pool`] and its ledger.
