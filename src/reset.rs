@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, VecDequ
 ///   empties the standard collections and `String`;
 /// - a closure or function `Fn(&mut T) -> bool`, with its parameter's type written out
 ///   (`|buf: &mut Vec<u8>| ...`); what it captures is part of every handle to the pool, and
-///   cloned with it;
+///   cloned with it, so it must be `Clone` (share anything else through an `Arc`);
 /// - a type of your own.
 ///
 /// ```
@@ -157,6 +157,10 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, VecDequ
 ///
 /// A `reset` that panics gets its element closed (handed to the close callback) before the
 /// panic propagates out of the `put` or guard drop that called it; the element is not kept.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a reset hook for `{T}`",
+    note = "a reset hook is `NoReset`, `Clear`, a type implementing `Reset<{T}>`, or a `Clone + 'static` closure or function `Fn(&mut {T}) -> bool` whose parameter's type is written out (`|x: &mut {T}| ...`)"
+)]
 pub trait Reset<T>: Clone + 'static {
     /// Readies `element` for reuse. Returning `false` refuses it: the pool closes it instead
     /// of keeping it (for an element left broken, or grown too large to keep).
