@@ -151,7 +151,7 @@ impl<T: Send + 'static> Shared<T> {
     }
 
     /// Runs the reset hooks on a returned element where it lies: the pool's [`Reset`] `reset`,
-    /// then the closure given to `Builder::reset`, if any (on an element `reset` kept).
+    /// then the boxed closure given to `Builder::reset`, if any (on an element `reset` kept).
     /// Returns `true` if the element is to be kept; `false` if a hook refused it, in which
     /// case it has been moved out of `slot` and closed. If a hook panics, the element is moved
     /// out and closed before the panic propagates.
@@ -182,9 +182,9 @@ impl<T: Send + 'static> Shared<T> {
     /// the caller to close (a guard closes it with the callback's panics contained). A hook's
     /// panic still closes the element as it unwinds.
     ///
-    /// Inlined with `reset`'s call, and with the closure's call when `R` is
-    /// [`NoReset`](crate::NoReset) (beside another `Reset` type the closure is called out of
-    /// line). With `NoReset` and no closure, all that is left is the test for the closure.
+    /// Inlined with `reset`'s call, and with the boxed closure's call when `R` is
+    /// [`NoReset`](crate::NoReset) (beside another `Reset` the boxed closure is called out of
+    /// line). With `NoReset` and no boxed closure, all that is left is the test for it.
     ///
     /// # Safety
     ///
@@ -193,12 +193,12 @@ impl<T: Send + 'static> Shared<T> {
     #[inline(always)]
     pub(crate) unsafe fn reset_keeps<R: Reset<T>>(&self, reset: &R, slot: *mut T) -> bool {
         if TypeId::of::<R>() == TypeId::of::<NoReset>() {
-            // The closure is the pool's only hook: inlined, one call per give-back.
+            // The boxed closure is the pool's only hook: inlined, one call per give-back.
             // SAFETY: the caller's contract is `closure_keeps`'s.
             unsafe { self.closure_keeps(slot) }
         } else {
-            // A `Reset` type, inlined; a closure beside it (rare) is called out of line, so
-            // that the give-back, which is not always inlined itself, stays short.
+            // The pool's `Reset`, inlined; a boxed closure beside it (rare) is called out of
+            // line, so that the give-back, which is not always inlined itself, stays short.
             // SAFETY: the caller's contract is `run_reset`'s and `closure_keeps_out_of_line`'s;
             // the second runs only on an element the first kept.
             unsafe {
