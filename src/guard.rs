@@ -187,7 +187,7 @@ impl<T: Send + 'static + RefUnwindSafe, R: Reset<T> + RefUnwindSafe> RefUnwindSa
 }
 
 /// As for [`Checkout`]: moved into [`catch_unwind`](std::panic::catch_unwind), the owned guard
-/// closes its element if the closure panics; its pool handle is unwind safe whatever `T` is.
+/// closes its element if the closure panics; its pool handle is unwind safe whatever `T` is (when its [`Reset`] is).
 impl<T: Send + 'static + UnwindSafe, R: Reset<T> + RefUnwindSafe> UnwindSafe
     for OwnedCheckout<T, R>
 {
@@ -206,7 +206,7 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
     /// This is the whole of a guard's drop glue, which the compiler inlines where the guard
     /// drops only while the glue is small; out of line, the give-back would pay a call and a
     /// thread lookup of its own (`docs/design.md`, "The guard's give-back"). So only the
-    /// common case is here: no panic in flight, no closure hook, the pool's [`Reset`] type
+    /// common case is here: no panic in flight, no boxed closure hook, the pool's [`Reset`] type
     /// keeps the element and the thread's list takes it. Every other case leaves through one
     /// call site, to [`give_back_rest`](Self::give_back_rest). `scripts/guard-inlining.sh`
     /// checks that the glue is inlined.
@@ -250,7 +250,7 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
     /// A guard's drop may run in a thread-local destructor: no close callback's panic leaves
     /// it (a reset hook's still does, as the user's own code would). Only the branches that
     /// may close an element mark the thread as [containing](unwind::containing) such panics:
-    /// a closure hook that keeps its element, the common case here, goes from the hook into
+    /// a boxed closure hook that keeps its element, the common case here, goes from the hook into
     /// the list without that bookkeeping.
     ///
     /// # Safety
@@ -301,7 +301,7 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
 enum GuardRest {
     /// The thread is panicking: close the element.
     Unwinding,
-    /// The pool has a closure hook, which is called out of line: the rest of the give-back,
+    /// The pool has a boxed closure hook, which is called out of line: the rest of the give-back,
     /// from the reset hooks on.
     Hooked,
     /// The `Reset` type refused the element: close it.

@@ -252,8 +252,8 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
 
     /// Gives an element back; `put(element)` of Python's `cachepool`.
     ///
-    /// The reset hooks run first and may refuse the element: the pool's [`Reset`] type `R`,
-    /// then the closure given to [`Builder::reset`], if any. A kept element goes into the
+    /// The reset hooks run first and may refuse the element: the pool's [`Reset`] (`reset_with`),
+    /// then the boxed closure given to [`Builder::reset`], if any. A kept element goes into the
     /// calling thread's list (whichever thread took it), or is closed if the pool already
     /// holds `pool_size` idle elements.
     ///
