@@ -158,7 +158,8 @@ guard_impls!(OwnedCheckout);
 /// when its element is: should the closure panic, the guard drops during the unwind and
 /// closes the element, so the pool never hands it out again. The element itself is what the
 /// user could still observe (through state it shares with the outside), so `T: UnwindSafe` is
-/// required; the pool is [`RefUnwindSafe`](std::panic::RefUnwindSafe) whatever `T` is (when its [`Reset`] is).
+/// required; the pool is [`RefUnwindSafe`](std::panic::RefUnwindSafe) whatever `T` is (when
+/// its [`Reset`] is).
 impl<T: Send + 'static + UnwindSafe, R: Reset<T> + RefUnwindSafe> UnwindSafe
     for Checkout<'_, T, R>
 {
@@ -187,7 +188,8 @@ impl<T: Send + 'static + RefUnwindSafe, R: Reset<T> + RefUnwindSafe> RefUnwindSa
 }
 
 /// As for [`Checkout`]: moved into [`catch_unwind`](std::panic::catch_unwind), the owned guard
-/// closes its element if the closure panics; its pool handle is unwind safe whatever `T` is (when its [`Reset`] is).
+/// closes its element if the closure panics; its pool handle is unwind safe whatever `T` is
+/// (when its [`Reset`] is).
 impl<T: Send + 'static + UnwindSafe, R: Reset<T> + RefUnwindSafe> UnwindSafe
     for OwnedCheckout<T, R>
 {
