@@ -44,12 +44,21 @@ use workloads::*;
 
 /// Builds `S`, measures it under `workload`, checks its idle count afterwards, and records
 /// how many elements it created.
-fn bench<E: Element, S: Subject<E>, W: Workload>(
+fn bench<E: Element, S: Build<E>, W: Workload>(
     workload: &W,
     group: &mut BenchmarkGroup<'_, WallTime>,
 ) {
+    bench_built(workload, group, S::build);
+}
+
+/// [`bench`] for a subject that `build` makes (one whose type names a closure's).
+fn bench_built<E: Element, S: Subject<E>, W: Workload>(
+    workload: &W,
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    build: impl FnOnce() -> S,
+) {
     counted(group, S::NAME, |group| {
-        let subject = S::build();
+        let subject = build();
         group.bench_function(S::NAME, |b| workload.measure::<E, S>(ran(b), &subject));
         check_idle::<E, S>(&subject);
     });
@@ -157,6 +166,7 @@ fn for_each_subject<E: Element, W: Workload>(
     bench::<E, ArrayQueuePool<E>, W>(workload, group);
     bench::<E, RegexPool<E>, W>(workload, group);
     bench::<E, CpBorrow<E>, W>(workload, group);
+    bench_built(workload, group, cachepool_typed_closure::<E>);
     bench::<E, CpFn<E>, W>(workload, group);
     bench::<E, CpClosure<E>, W>(workload, group);
     bench::<E, CpOwned<E>, W>(workload, group);

@@ -18,16 +18,16 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}/inlining
 RUSTFLAGS="-C symbol-mangling-version=v0" cargo bench --quiet --bench compare --no-run
 bin=$(ls -t "$CARGO_TARGET_DIR"/release/deps/compare-* | grep -v '\.d$' | head -n 1)
-printf '%-12s %-6s %-10s %8s %5s\n' workload elem subject inlined glue
+printf '%-12s %-6s %-14s %8s %5s\n' workload elem subject inlined glue
 objdump -d --no-show-raw-insn -C "$bin" | awk '
     /^[0-9a-f]+ <.*>:$/ {
         key = ""
-        if (match($0, /workloads::(StHit|StBurst|MtHit|CrossThread|Rayon) as [^>]*>::measure<[^,]*(Vec<u8>|Box<\[u8; 64\]>), compare::subjects::(CpBorrow|CpFn|CpClosure|CpOwned)/)) {
+        if (match($0, /workloads::(StHit|StBurst|MtHit|CrossThread|Rayon) as [^>]*>::measure<[^,]*(Vec<u8>|Box<\[u8; 64\]>), compare::subjects::(CpBorrow|CpTypedClosure|CpFn|CpClosure|CpOwned)/)) {
             s = substr($0, RSTART, RLENGTH)
             workload = s; sub(/^workloads::/, "", workload); sub(/ as .*/, "", workload)
             element = (s ~ /Vec<u8>/) ? "vec4k" : "box64"
             subject = s; sub(/.*compare::subjects::/, "", subject)
-            key = sprintf("%-12s %-6s %-10s", workload, element, subject)
+            key = sprintf("%-12s %-6s %-14s", workload, element, subject)
             if (!(key in glue)) { glue[key] = 0; inlined[key] = 0 }
         }
         next

@@ -20,6 +20,7 @@ pub const CROSSBEAM_ARRAYQUEUE: &str = "crossbeam_arrayqueue";
 pub const REGEX_POOL: &str = "regex_pool";
 pub const CACHEPOOL_BORROW: &str = "cachepool_borrow";
 pub const CACHEPOOL_CLOSURE: &str = "cachepool_closure";
+pub const CACHEPOOL_TYPED_CLOSURE: &str = "cachepool_typed_closure";
 pub const CACHEPOOL_FN: &str = "cachepool_fn";
 pub const CACHEPOOL_OWNED: &str = "cachepool_owned";
 pub const CACHEPOOL_RAW: &str = "cachepool_raw";
@@ -45,6 +46,7 @@ pub const PEERS: &[&str] = &[
 /// `cachepool`, each of the ways it is measured.
 pub const CACHEPOOL: &[&str] = &[
     CACHEPOOL_BORROW,
+    CACHEPOOL_TYPED_CLOSURE,
     CACHEPOOL_FN,
     CACHEPOOL_CLOSURE,
     CACHEPOOL_OWNED,

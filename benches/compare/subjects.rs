@@ -15,6 +15,13 @@ use crossbeam_queue::ArrayQueue;
 use crate::element::{Element, POOL_SIZE};
 use crate::names;
 
+/// A subject that builds itself: every one but those whose type names a closure's, which a
+/// function builds instead (see [`cachepool_in_type`]).
+pub trait Build<E: Element>: Subject<E> {
+    /// A pool holding at most [`POOL_SIZE`] idle elements (where the pool has a bound).
+    fn build() -> Self;
+}
+
 /// A pool under test, behind the one interface the workloads use.
 pub trait Subject<E: Element>: Sync + Sized {
     /// Name in benchmark ids and in the report.
@@ -29,9 +36,6 @@ pub trait Subject<E: Element>: Sync + Sized {
     type Sent<'a>: Send
     where
         Self: 'a;
-
-    /// A pool holding at most [`POOL_SIZE`] idle elements (where the pool has a bound).
-    fn build() -> Self;
 
     /// Checks an element out.
     fn take(&self) -> Self::Item<'_>;
@@ -95,10 +99,6 @@ impl<E: Element> Subject<E> for Floor {
     type Item<'a> = Owned<E>;
     type Sent<'a> = Owned<E>;
 
-    fn build() -> Self {
-        Floor
-    }
-
     #[inline]
     fn take(&self) -> Owned<E> {
         match E::with_floor_list(|list| list.borrow_mut().pop()) {
@@ -125,6 +125,12 @@ impl<E: Element> Subject<E> for Floor {
     sent_is_item!();
 }
 
+impl<E: Element> Build<E> for Floor {
+    fn build() -> Self {
+        Floor
+    }
+}
+
 /// No pool: build the element each time and drop it.
 pub struct NoPool;
 
@@ -132,10 +138,6 @@ impl<E: Element> Subject<E> for NoPool {
     const NAME: &'static str = names::NO_POOL;
     type Item<'a> = Owned<E>;
     type Sent<'a> = Owned<E>;
-
-    fn build() -> Self {
-        NoPool
-    }
 
     #[inline]
     fn take(&self) -> Owned<E> {
@@ -150,6 +152,12 @@ impl<E: Element> Subject<E> for NoPool {
     sent_is_item!();
 }
 
+impl<E: Element> Build<E> for NoPool {
+    fn build() -> Self {
+        NoPool
+    }
+}
+
 /// `std::sync::Mutex<Vec<T>>`: pop or create, push back while below [`POOL_SIZE`].
 pub struct StdMutex<E>(Mutex<Vec<E>>);
 
@@ -157,10 +165,6 @@ impl<E: Element> Subject<E> for StdMutex<E> {
     const NAME: &'static str = names::STD_MUTEX;
     type Item<'a> = Owned<E>;
     type Sent<'a> = Owned<E>;
-
-    fn build() -> Self {
-        StdMutex(Mutex::new(Vec::with_capacity(POOL_SIZE)))
-    }
 
     #[inline]
     fn take(&self) -> Owned<E> {
@@ -183,6 +187,12 @@ impl<E: Element> Subject<E> for StdMutex<E> {
     sent_is_item!();
 }
 
+impl<E: Element> Build<E> for StdMutex<E> {
+    fn build() -> Self {
+        StdMutex(Mutex::new(Vec::with_capacity(POOL_SIZE)))
+    }
+}
+
 /// A `crossbeam_queue::ArrayQueue` of [`POOL_SIZE`] slots: pop or create, push or drop.
 pub struct ArrayQueuePool<E>(ArrayQueue<E>);
 
@@ -190,10 +200,6 @@ impl<E: Element> Subject<E> for ArrayQueuePool<E> {
     const NAME: &'static str = names::CROSSBEAM_ARRAYQUEUE;
     type Item<'a> = Owned<E>;
     type Sent<'a> = Owned<E>;
-
-    fn build() -> Self {
-        ArrayQueuePool(ArrayQueue::new(POOL_SIZE))
-    }
 
     #[inline]
     fn take(&self) -> Owned<E> {
@@ -207,6 +213,12 @@ impl<E: Element> Subject<E> for ArrayQueuePool<E> {
     }
 
     sent_is_item!();
+}
+
+impl<E: Element> Build<E> for ArrayQueuePool<E> {
+    fn build() -> Self {
+        ArrayQueuePool(ArrayQueue::new(POOL_SIZE))
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -223,10 +235,6 @@ macro_rules! lockfree_object_pool {
             type Item<'a> = lockfree_object_pool::$reusable<'a, E>;
             type Sent<'a> = lockfree_object_pool::$reusable<'a, E>;
 
-            fn build() -> Self {
-                $subject(lockfree_object_pool::$pool::new(E::create, E::reset))
-            }
-
             #[inline]
             fn take(&self) -> Self::Item<'_> {
                 self.0.pull()
@@ -238,6 +246,12 @@ macro_rules! lockfree_object_pool {
             }
 
             sent_is_item!();
+        }
+
+        impl<E: Element> Build<E> for $subject<E> {
+            fn build() -> Self {
+                $subject(lockfree_object_pool::$pool::new(E::create, E::reset))
+            }
         }
     };
 }
@@ -264,10 +278,6 @@ impl<E: Element> Subject<E> for ObjectPool<E> {
     type Item<'a> = object_pool::Reusable<'a, E>;
     type Sent<'a> = object_pool::Reusable<'a, E>;
 
-    fn build() -> Self {
-        ObjectPool(object_pool::Pool::new(0, E::create))
-    }
-
     #[inline]
     fn take(&self) -> Self::Item<'_> {
         self.0.pull(E::create)
@@ -279,6 +289,12 @@ impl<E: Element> Subject<E> for ObjectPool<E> {
     }
 
     sent_is_item!();
+}
+
+impl<E: Element> Build<E> for ObjectPool<E> {
+    fn build() -> Self {
+        ObjectPool(object_pool::Pool::new(0, E::create))
+    }
 }
 
 /// The allocator `opool` calls: the generator, and the reset hook (run on checkout).
@@ -304,10 +320,6 @@ impl<E: Element> Subject<E> for Opool<E> {
     type Item<'a> = opool::RefGuard<'a, OpoolAlloc<E>, E>;
     type Sent<'a> = opool::RefGuard<'a, OpoolAlloc<E>, E>;
 
-    fn build() -> Self {
-        Opool(opool::Pool::new(POOL_SIZE, OpoolAlloc(PhantomData)))
-    }
-
     #[inline]
     fn take(&self) -> Self::Item<'_> {
         self.0.get()
@@ -319,6 +331,12 @@ impl<E: Element> Subject<E> for Opool<E> {
     }
 
     sent_is_item!();
+}
+
+impl<E: Element> Build<E> for Opool<E> {
+    fn build() -> Self {
+        Opool(opool::Pool::new(POOL_SIZE, OpoolAlloc(PhantomData)))
+    }
 }
 
 /// An element as `sharded_slab::Pool` wants it: `Default` (the generator) and `Clear` (the reset
@@ -365,10 +383,6 @@ impl<E: Element> Subject<E> for ShardedSlab<E> {
     /// The slot's key: the usual way to hand a slot to another thread.
     type Sent<'a> = usize;
 
-    fn build() -> Self {
-        ShardedSlab(sharded_slab::Pool::new())
-    }
-
     #[inline]
     fn take(&self) -> SlabItem<'_, E> {
         SlabItem(self.0.create().expect("sharded_slab: shard full"))
@@ -393,6 +407,12 @@ impl<E: Element> Subject<E> for ShardedSlab<E> {
     }
 }
 
+impl<E: Element> Build<E> for ShardedSlab<E> {
+    fn build() -> Self {
+        ShardedSlab(sharded_slab::Pool::new())
+    }
+}
+
 /// `regex_automata::util::pool::Pool`, the pool inside every `regex` search: the first thread
 /// to check out owns a slot reached without a lock; every other thread pops and pushes a
 /// mutex-guarded stack picked by its thread id (no bound, no reset hook: the adapter resets
@@ -410,10 +430,6 @@ impl<E: Element> Subject<E> for RegexPool<E> {
     type Item<'a> = regex_automata::util::pool::PoolGuard<'a, E, fn() -> E>;
     type Sent<'a> = regex_automata::util::pool::PoolGuard<'a, E, fn() -> E>;
 
-    fn build() -> Self {
-        RegexPool(regex_automata::util::pool::Pool::new(E::create))
-    }
-
     #[inline]
     fn take(&self) -> Self::Item<'_> {
         self.0.get()
@@ -426,6 +442,12 @@ impl<E: Element> Subject<E> for RegexPool<E> {
     }
 
     sent_is_item!();
+}
+
+impl<E: Element> Build<E> for RegexPool<E> {
+    fn build() -> Self {
+        RegexPool(regex_automata::util::pool::Pool::new(E::create))
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -463,10 +485,6 @@ impl<E: Element> Subject<E> for CpBorrow<E> {
     type Item<'a> = Checkout<'a, E, ResetElement>;
     type Sent<'a> = Checkout<'a, E, ResetElement>;
 
-    fn build() -> Self {
-        CpBorrow(cachepool())
-    }
-
     #[inline]
     fn take(&self) -> Checkout<'_, E, ResetElement> {
         self.0.checkout()
@@ -484,6 +502,12 @@ impl<E: Element> Subject<E> for CpBorrow<E> {
     }
 }
 
+impl<E: Element> Build<E> for CpBorrow<E> {
+    fn build() -> Self {
+        CpBorrow(cachepool())
+    }
+}
+
 /// `cachepool` through `checkout()`, with the reset boxed by `Builder::reset` rather than in
 /// the pool's type: what calling the hook through a pointer, out of line, costs.
 pub struct CpClosure<E: Element>(CachePool<E>);
@@ -492,18 +516,6 @@ impl<E: Element> Subject<E> for CpClosure<E> {
     const NAME: &'static str = names::CACHEPOOL_CLOSURE;
     type Item<'a> = Checkout<'a, E>;
     type Sent<'a> = Checkout<'a, E>;
-
-    fn build() -> Self {
-        CpClosure(
-            CachePool::builder(E::create)
-                .reset(|element| {
-                    element.reset();
-                    true
-                })
-                .pool_size(POOL_SIZE)
-                .build(),
-        )
-    }
 
     #[inline]
     fn take(&self) -> Checkout<'_, E> {
@@ -522,32 +534,79 @@ impl<E: Element> Subject<E> for CpClosure<E> {
     }
 }
 
+impl<E: Element> Build<E> for CpClosure<E> {
+    fn build() -> Self {
+        CpClosure(
+            CachePool::builder(E::create)
+                .reset(|element| {
+                    element.reset();
+                    true
+                })
+                .pool_size(POOL_SIZE)
+                .build(),
+        )
+    }
+}
+
+/// `cachepool` through `checkout()`, with the reset given to `reset_with` as a closure, kept
+/// as its own type: the pool's type names the closure's, so [`cachepool_typed_closure`]
+/// builds it.
+pub struct CpTypedClosure<E: Element, F>(CachePool<E, F>);
+
+/// Builds [`CpTypedClosure`]: a function, because the closure's type has no name to build it
+/// by.
+pub fn cachepool_typed_closure<E: Element>() -> CpTypedClosure<E, impl Reset<E> + Send + Sync> {
+    CpTypedClosure(
+        CachePool::builder(E::create)
+            .reset_with(|element: &mut E| {
+                element.reset();
+                true
+            })
+            .pool_size(POOL_SIZE)
+            .build(),
+    )
+}
+
+impl<E: Element, F: Reset<E> + Send + Sync> Subject<E> for CpTypedClosure<E, F> {
+    const NAME: &'static str = names::CACHEPOOL_TYPED_CLOSURE;
+    type Item<'a>
+        = Checkout<'a, E, F>
+    where
+        F: 'a;
+    type Sent<'a>
+        = Checkout<'a, E, F>
+    where
+        F: 'a;
+
+    #[inline]
+    fn take(&self) -> Checkout<'_, E, F> {
+        self.0.checkout()
+    }
+
+    #[inline]
+    fn give<'a>(&'a self, item: Checkout<'a, E, F>) {
+        drop(item);
+    }
+
+    sent_is_item!();
+
+    fn idle(&self) -> Option<usize> {
+        Some(self.0.stats().idle)
+    }
+}
+
 /// A reset hook as a function pointer, the nameable type of a closure given to `reset_with`.
 type ResetFn<E> = fn(&mut E) -> bool;
 
 /// `cachepool` through `checkout()`, with the reset given to `reset_with` as a closure turned
 /// into a function pointer (the form a pool in a field or a `static` names): the call goes
-/// through the pointer, from the give-back itself rather than an out-of-line rest of it. A
-/// closure kept as its own type compiles to what [`ResetElement`] does (`cachepool_borrow`).
+/// through the pointer, from the give-back itself rather than an out-of-line rest of it.
 pub struct CpFn<E: Element>(CachePool<E, ResetFn<E>>);
 
 impl<E: Element> Subject<E> for CpFn<E> {
     const NAME: &'static str = names::CACHEPOOL_FN;
     type Item<'a> = Checkout<'a, E, ResetFn<E>>;
     type Sent<'a> = Checkout<'a, E, ResetFn<E>>;
-
-    fn build() -> Self {
-        let reset: ResetFn<E> = |element| {
-            element.reset();
-            true
-        };
-        CpFn(
-            CachePool::builder(E::create)
-                .reset_with(reset)
-                .pool_size(POOL_SIZE)
-                .build(),
-        )
-    }
 
     #[inline]
     fn take(&self) -> Checkout<'_, E, ResetFn<E>> {
@@ -566,6 +625,21 @@ impl<E: Element> Subject<E> for CpFn<E> {
     }
 }
 
+impl<E: Element> Build<E> for CpFn<E> {
+    fn build() -> Self {
+        let reset: ResetFn<E> = |element| {
+            element.reset();
+            true
+        };
+        CpFn(
+            CachePool::builder(E::create)
+                .reset_with(reset)
+                .pool_size(POOL_SIZE)
+                .build(),
+        )
+    }
+}
+
 /// `cachepool` through its owned guard, `checkout_owned()` (clones the pool's `Arc`).
 pub struct CpOwned<E: Element>(Cp<E>);
 
@@ -573,10 +647,6 @@ impl<E: Element> Subject<E> for CpOwned<E> {
     const NAME: &'static str = names::CACHEPOOL_OWNED;
     type Item<'a> = OwnedCheckout<E, ResetElement>;
     type Sent<'a> = OwnedCheckout<E, ResetElement>;
-
-    fn build() -> Self {
-        CpOwned(cachepool())
-    }
 
     #[inline]
     fn take(&self) -> OwnedCheckout<E, ResetElement> {
@@ -595,6 +665,12 @@ impl<E: Element> Subject<E> for CpOwned<E> {
     }
 }
 
+impl<E: Element> Build<E> for CpOwned<E> {
+    fn build() -> Self {
+        CpOwned(cachepool())
+    }
+}
+
 /// `cachepool` through raw `get()` / `put()`.
 pub struct CpRaw<E: Element>(Cp<E>);
 
@@ -602,10 +678,6 @@ impl<E: Element> Subject<E> for CpRaw<E> {
     const NAME: &'static str = names::CACHEPOOL_RAW;
     type Item<'a> = Owned<E>;
     type Sent<'a> = Owned<E>;
-
-    fn build() -> Self {
-        CpRaw(cachepool())
-    }
 
     #[inline]
     fn take(&self) -> Owned<E> {
@@ -621,5 +693,11 @@ impl<E: Element> Subject<E> for CpRaw<E> {
 
     fn idle(&self) -> Option<usize> {
         Some(self.0.stats().idle)
+    }
+}
+
+impl<E: Element> Build<E> for CpRaw<E> {
+    fn build() -> Self {
+        CpRaw(cachepool())
     }
 }

@@ -16,10 +16,10 @@ use crate::machine::{command_output, machine, utc_date};
 use crate::memory::memory_section;
 use crate::names::{
     BOX64, CACHEPOOL, CACHEPOOL_BORROW, CACHEPOOL_CLOSURE, CACHEPOOL_FN, CACHEPOOL_OWNED,
-    CACHEPOOL_RAW, CHANNEL_U64, CROSS_THREAD, CROSSBEAM_ARRAYQUEUE, FLOOR, LFOP_LINEAR, LFOP_MUTEX,
-    LFOP_SPINLOCK, MT_HIT_THREADS, NO_POOL, OBJECT_POOL, OPOOL, PEERS, PIPELINE_DEPTHS, RAYON,
-    RAYON_MAP_INIT, REGEX_POOL, SHAPE_1TO1, SHAPE_1TO4, SHAPE_1TO4TO1, SHAPE_4TO1, SHAPES,
-    SHARDED_SLAB, ST_BURST, ST_HIT, STD_MUTEX, VEC4K, group, mt_hit, pipeline,
+    CACHEPOOL_RAW, CACHEPOOL_TYPED_CLOSURE, CHANNEL_U64, CROSS_THREAD, CROSSBEAM_ARRAYQUEUE, FLOOR,
+    LFOP_LINEAR, LFOP_MUTEX, LFOP_SPINLOCK, MT_HIT_THREADS, NO_POOL, OBJECT_POOL, OPOOL, PEERS,
+    PIPELINE_DEPTHS, RAYON, RAYON_MAP_INIT, REGEX_POOL, SHAPE_1TO1, SHAPE_1TO4, SHAPE_1TO4TO1,
+    SHAPE_4TO1, SHAPES, SHARDED_SLAB, ST_BURST, ST_HIT, STD_MUTEX, VEC4K, group, mt_hit, pipeline,
 };
 use crate::readme;
 use crate::summary::{Row, Summary, summarise, widest_swing};
@@ -164,10 +164,13 @@ fn subjects_table() -> String {
              (`reset_with`), as for `cachepool_owned` and `cachepool_raw`",
         ),
         (
+            &[CACHEPOOL_TYPED_CLOSURE],
+            "the same, with the reset given to `reset_with` as a closure, kept as its own type",
+        ),
+        (
             &[CACHEPOOL_FN],
-            "the same, with the reset given to `reset_with` as a closure turned into a function \
-             pointer, `fn(&mut E) -> bool` (the nameable form; a closure kept as its own type \
-             compiles as `cachepool_borrow`'s `Reset` type does)",
+            "the same, with that closure turned into a function pointer, `fn(&mut E) -> bool` \
+             (the nameable form, for a pool in a field or a `static`)",
         ),
         (
             &[CACHEPOOL_CLOSURE],
