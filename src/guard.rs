@@ -208,7 +208,7 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
     /// This is the whole of a guard's drop glue, which the compiler inlines where the guard
     /// drops only while the glue is small; out of line, the give-back would pay a call and a
     /// thread lookup of its own (`docs/design.md`, "The guard's give-back"). So only the
-    /// common case is here: no panic in flight, no boxed closure hook, the pool's [`Reset`] type
+    /// common case is here: no panic in flight, no boxed closure hook, the pool's [`Reset`]
     /// keeps the element and the thread's list takes it. Every other case leaves through one
     /// call site, to [`give_back_rest`](Self::give_back_rest). `scripts/guard-inlining.sh`
     /// checks that the glue is inlined.
@@ -231,6 +231,8 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
             if !unsafe { shared.run_reset(&mut **slot, |element| self.reset.reset(element)) } {
                 break 'hot GuardRest::Refused;
             }
+            // `push_local` written out: a call of it here, though `inline(always)`, kept the
+            // compiler from inlining this glue for a 4 KiB `Vec` (`scripts/guard-inlining.sh`).
             if let Some(shard) = shared.locals.get()
                 // SAFETY: `ThreadLocal::get` returned the current thread's slot, so this
                 // thread owns the shard; `slot` is the caller's, as `push_from` requires.
@@ -252,8 +254,8 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
     /// A guard's drop may run in a thread-local destructor: no close callback's panic leaves
     /// it (a reset hook's still does, as the user's own code would). Only the branches that
     /// may close an element mark the thread as [containing](unwind::containing) such panics:
-    /// a boxed closure hook that keeps its element, the common case here, goes from the hook into
-    /// the list without that bookkeeping.
+    /// a boxed closure hook that keeps its element, the common case here, goes from the hook
+    /// into the list without that bookkeeping.
     ///
     /// # Safety
     ///
@@ -266,18 +268,12 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
                 // SAFETY: `slot` holds the element and nothing else uses it (the caller); a
                 // refused element stays there, and one the hook panics on is closed as the
                 // panic unwinds, after which the caller never touches `slot` again.
-                if unsafe { shared.reset_keeps(&self.reset, &mut **slot) } {
-                    if let Some(shard) = shared.locals.get()
-                        // SAFETY: as in `give_back_guarded`.
-                        && unsafe { shard.push_from(&**slot, shared.generations.current()) }
-                    {
-                        shard.stats.put.bump();
-                        return;
-                    }
-                    false
-                } else {
-                    true
+                let kept = unsafe { shared.reset_keeps(&self.reset, &mut **slot) };
+                // SAFETY: as in `give_back_guarded`; only a kept element is pushed.
+                if kept && unsafe { self.push_local(slot) } {
+                    return;
                 }
+                !kept
             }
             GuardRest::Kept => false,
             GuardRest::Unwinding | GuardRest::Refused => true,
@@ -303,8 +299,8 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
 enum GuardRest {
     /// The thread is panicking: close the element.
     Unwinding,
-    /// The pool has a boxed closure hook, which is called out of line: the rest of the give-back,
-    /// from the reset hooks on.
+    /// The pool has a boxed closure hook, which is called out of line: the rest of the
+    /// give-back, from the reset hooks on.
     Hooked,
     /// The `Reset` type refused the element: close it.
     Refused,

@@ -277,26 +277,42 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
     }
 
     /// The rest of `put` once the reset hooks kept the element: moves it from `slot` into the
-    /// calling thread's list, or down the slow path. The guards call it on their own slot, so
-    /// that the element goes from where the user had it to the list in one copy.
+    /// calling thread's list, or down the slow path.
     ///
     /// # Safety
     ///
     /// `slot` holds an initialised element that nothing else uses; the caller treats it as
     /// moved out afterwards.
     #[inline(always)]
-    pub(crate) unsafe fn keep_from(&self, slot: &mut ManuallyDrop<T>) {
-        let shared = &self.shared;
-        if let Some(shard) = shared.locals.get() {
+    unsafe fn keep_from(&self, slot: &mut ManuallyDrop<T>) {
+        // SAFETY: the caller's contract is `push_local`'s.
+        if !unsafe { self.push_local(slot) } {
+            // SAFETY: `slot` holds the element (the caller) and was not moved into the list.
+            self.shared.put_slow(unsafe { ManuallyDrop::take(slot) });
+        }
+    }
+
+    /// Moves the element in `slot` into the calling thread's list and counts the `put`, if
+    /// the list takes it (it is current, and the lease and buffer have room); returns whether
+    /// it did. The hot path of every give-back, `put`'s and the guards': the element goes from
+    /// where the user had it to the list in one copy.
+    ///
+    /// # Safety
+    ///
+    /// `slot` holds an initialised element that nothing else uses; if this returns `true`,
+    /// the caller treats it as moved out.
+    #[inline(always)]
+    pub(crate) unsafe fn push_local(&self, slot: &ManuallyDrop<T>) -> bool {
+        let shared = &*self.shared;
+        if let Some(shard) = shared.locals.get()
             // SAFETY: `ThreadLocal::get` returned the current thread's slot, so this thread
             // owns the shard; `slot` is the caller's, as `push_from` requires.
-            if unsafe { shard.push_from(&**slot, shared.generations.current()) } {
-                shard.stats.put.bump();
-                return;
-            }
+            && unsafe { shard.push_from(&**slot, shared.generations.current()) }
+        {
+            shard.stats.put.bump();
+            return true;
         }
-        // SAFETY: `slot` holds the element (the caller) and was not moved into the list.
-        shared.put_slow(unsafe { ManuallyDrop::take(slot) });
+        false
     }
 
     /// Closes an element: hands it to the close callback, or drops it if there is none;

@@ -16,7 +16,7 @@ use crate::element::{Element, POOL_SIZE};
 use crate::names;
 
 /// A subject that builds itself: every one but those whose type names a closure's, which a
-/// function builds instead (see [`cachepool_in_type`]).
+/// function builds instead (see [`cachepool_typed_closure`]).
 pub trait Build<E: Element>: Subject<E> {
     /// A pool holding at most [`POOL_SIZE`] idle elements (where the pool has a bound).
     fn build() -> Self;
@@ -461,18 +461,29 @@ pub struct ResetElement;
 impl<E: Element> Reset<E> for ResetElement {
     #[inline]
     fn reset(&self, element: &mut E) -> bool {
-        element.reset();
-        true
+        reset_element(element)
     }
 }
 
-/// The pool every `cachepool` subject is built on: a [`Reset`] type, not a closure, the way
-/// its docs recommend for a hook known at compile time.
+/// The reset every `cachepool` subject runs, whatever form the pool is given it in.
+#[inline]
+fn reset_element<E: Element>(element: &mut E) -> bool {
+    element.reset();
+    true
+}
+
+/// The pool of most `cachepool` subjects: the reset as a [`Reset`] type, the way its docs
+/// recommend for a hook known at compile time.
 type Cp<E> = CachePool<E, ResetElement>;
 
 fn cachepool<E: Element>() -> Cp<E> {
+    cachepool_with(ResetElement)
+}
+
+/// A `cachepool` of [`POOL_SIZE`] with `reset` given to `reset_with`.
+fn cachepool_with<E: Element, R: Reset<E>>(reset: R) -> CachePool<E, R> {
     CachePool::builder(E::create)
-        .reset_with(ResetElement)
+        .reset_with(reset)
         .pool_size(POOL_SIZE)
         .build()
 }
@@ -538,10 +549,7 @@ impl<E: Element> Build<E> for CpClosure<E> {
     fn build() -> Self {
         CpClosure(
             CachePool::builder(E::create)
-                .reset(|element| {
-                    element.reset();
-                    true
-                })
+                .reset(reset_element)
                 .pool_size(POOL_SIZE)
                 .build(),
         )
@@ -556,15 +564,7 @@ pub struct CpTypedClosure<E: Element, F>(CachePool<E, F>);
 /// Builds [`CpTypedClosure`]: a function, because the closure's type has no name to build it
 /// by.
 pub fn cachepool_typed_closure<E: Element>() -> CpTypedClosure<E, impl Reset<E> + Send + Sync> {
-    CpTypedClosure(
-        CachePool::builder(E::create)
-            .reset_with(|element: &mut E| {
-                element.reset();
-                true
-            })
-            .pool_size(POOL_SIZE)
-            .build(),
-    )
+    CpTypedClosure(cachepool_with(|element: &mut E| reset_element(element)))
 }
 
 impl<E: Element, F: Reset<E> + Send + Sync> Subject<E> for CpTypedClosure<E, F> {
@@ -627,16 +627,7 @@ impl<E: Element> Subject<E> for CpFn<E> {
 
 impl<E: Element> Build<E> for CpFn<E> {
     fn build() -> Self {
-        let reset: ResetFn<E> = |element| {
-            element.reset();
-            true
-        };
-        CpFn(
-            CachePool::builder(E::create)
-                .reset_with(reset)
-                .pool_size(POOL_SIZE)
-                .build(),
-        )
+        CpFn(cachepool_with(reset_element::<E> as ResetFn<E>))
     }
 }
 

@@ -289,7 +289,7 @@ pub fn report(options: &Options) -> Result<()> {
     let _ = writeln!(
         md,
         "`cachepool` side by side with the floor, no pool, and the pools a Rust user would pick \
-         instead, in one run of `benches/compare.rs` (criterion).\n"
+         instead, each measured in the same runs of `benches/compare.rs` (criterion).\n"
     );
     let _ = writeln!(md, "- **Command:** `{command}`");
     let _ = writeln!(md, "- **Date:** {date}");
