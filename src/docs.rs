@@ -12,6 +12,7 @@ pub mod migrating_from_python {}
 #[doc = include_str!("../docs/design.md")]
 pub mod design {}
 
+#[doc = "[benchmarks]: crate::docs::benchmarks"]
 #[doc = include_str!("../docs/reliability.md")]
 pub mod reliability {}
 
