@@ -131,7 +131,6 @@ impl ThreadsModel {
         let list = &mut self.lists[t];
         if !list.exists {
             list.exists = true;
-            list.hold_limit = usize::MAX;
             list.generation = self.generation;
             (list.balance, list.gets_seen, list.puts_seen) = (0, list.gets, list.puts);
         }

@@ -197,7 +197,7 @@ fn a_callback_re_entering_during_a_threads_first_checkout_keeps_references_valid
     .thread_capacity(2)
     .build();
     *slot.lock().unwrap() = Some(pool.clone());
-    let x = pool.get(); // UB under Miri, in get_slow after the generator returns
+    let x = pool.get(); // the generator re-enters the pool inside `get_slow`
     pool.put(x);
     let stats = pool.stats();
     assert_stats!(stats, new: 2, get: 2, put: 2);

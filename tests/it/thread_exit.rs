@@ -15,10 +15,7 @@ use crate::common::{
 #[test]
 fn elements_cached_by_an_exited_thread_serve_a_later_thread_from_the_global_shard() {
     let f = Fixture::new(16, 4);
-    let h = Handle {
-        pool: f.pool.clone(),
-        ledger: f.ledger.clone(),
-    };
+    let h = f.clone();
     let (a, b) = thread::spawn(move || {
         let (a, b) = (h.take(), h.take());
         let ids = (a.id(), b.id());
@@ -31,10 +28,7 @@ fn elements_cached_by_an_exited_thread_serve_a_later_thread_from_the_global_shar
     let stats = f.quiet_stats();
     assert_stats!(stats, new: 2, idle: 2, hits_global: 0);
 
-    let h = Handle {
-        pool: f.pool.clone(),
-        ledger: f.ledger.clone(),
-    };
+    let h = f.clone();
     thread::spawn(move || {
         let first = h.take();
         // The exited thread's list arrived as one batch, in order: warmest first still.
@@ -57,10 +51,7 @@ fn elements_cached_by_an_exited_thread_serve_a_later_thread_from_the_global_shar
 #[test]
 fn a_full_list_left_by_an_exited_thread_is_reused_whole() {
     let f = Fixture::new(16, 4);
-    let h = Handle {
-        pool: f.pool.clone(),
-        ledger: f.ledger.clone(),
-    };
+    let h = f.clone();
     thread::spawn(move || {
         let taken: Vec<_> = (0..4).map(|_| h.take()).collect();
         taken.into_iter().for_each(|e| h.put(e));
@@ -82,10 +73,7 @@ fn a_succession_of_short_lived_threads_never_strands_an_element() {
     let f = Fixture::new(8, 4);
     let threads = if cfg!(miri) { 4 } else { 40 };
     for _ in 0..threads {
-        let h = Handle {
-            pool: f.pool.clone(),
-            ledger: f.ledger.clone(),
-        };
+        let h = f.clone();
         thread::spawn(move || {
             let (a, b, c) = (h.take(), h.take(), h.take());
             h.put(a);
@@ -110,10 +98,7 @@ fn dropping_the_last_handle_closes_every_idle_element_exactly_once() {
     let f = Fixture::new(64, 4);
 
     // A thread that exited: its list went to the global shard.
-    let h = Handle {
-        pool: f.pool.clone(),
-        ledger: f.ledger.clone(),
-    };
+    let h = f.clone();
     thread::spawn(move || {
         let (a, b) = (h.take(), h.take());
         h.put(a);
@@ -125,10 +110,7 @@ fn dropping_the_last_handle_closes_every_idle_element_exactly_once() {
     // A thread still alive when the pool drops, with elements in its list.
     let (cached_tx, cached_rx) = mpsc::channel();
     let (exit_tx, exit_rx) = mpsc::channel::<()>();
-    let h = Handle {
-        pool: f.pool.clone(),
-        ledger: f.ledger.clone(),
-    };
+    let h = f.clone();
     let alive = thread::spawn(move || {
         let taken: Vec<_> = (0..3).map(|_| h.take()).collect();
         taken.into_iter().for_each(|e| h.put(e));
@@ -244,10 +226,7 @@ fn exit_with_a_guard_in_a_thread_local(h: Handle, order: Order) -> thread::JoinH
 
 fn guard_in_a_thread_local(order: Order) {
     let f = Fixture::new(16, 4);
-    let h = Handle {
-        pool: f.pool.clone(),
-        ledger: f.ledger.clone(),
-    };
+    let h = f.clone();
     let id = exit_with_a_guard_in_a_thread_local(h, order)
         .join()
         .unwrap();
@@ -257,10 +236,7 @@ fn guard_in_a_thread_local(order: Order) {
     assert_stats!(stats, new: 3, idle: 3, closed: 0; "{order:?}");
     assert_eq!(f.ledger.state_of(id), State::InPool);
     // All three serve a later thread without a new element.
-    let h = Handle {
-        pool: f.pool.clone(),
-        ledger: f.ledger.clone(),
-    };
+    let h = f.clone();
     thread::spawn(move || {
         let taken: Vec<_> = (0..3).map(|_| h.take()).collect();
         assert!(taken.iter().any(|e| e.id() == id));

@@ -3,7 +3,7 @@
 
 use std::cell::Cell;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::Rng;
 
@@ -49,7 +49,6 @@ impl Site {
 pub struct Faults {
     per_mille: [u32; 8],
     injected: [AtomicU64; 8],
-    enabled: AtomicBool,
     seed: u64,
 }
 
@@ -72,7 +71,6 @@ impl Faults {
         Faults {
             per_mille,
             injected: Default::default(),
-            enabled: AtomicBool::new(per_mille.iter().any(|&r| r > 0)),
             seed,
         }
     }
@@ -82,17 +80,13 @@ impl Faults {
         Faults::new([per_mille; 8], seed)
     }
 
-    pub fn set_enabled(&self, on: bool) {
-        self.enabled.store(on, Ordering::Relaxed);
-    }
-
     pub fn rate(&self, site: Site) -> u32 {
         self.per_mille[site.index()]
     }
 
     /// Whether to inject a fault at `site` now; counts it if so.
     pub fn roll(&self, site: Site) -> bool {
-        if !self.enabled.load(Ordering::Relaxed) || self.rate(site) == 0 {
+        if self.rate(site) == 0 {
             return false;
         }
         let hit = STREAM.with(|stream| {

@@ -590,7 +590,7 @@ impl<'a> Worker<'a> {
 /// Joins each thread for real. The implicit join at the end of `thread::scope` waits for the
 /// closures to return, not for the threads to finish exiting: their thread-local destructors,
 /// where the pool's exit hook moves cached elements (and, holding the last reference, may
-/// drop the pool), could still be running when the checks start. Miri caught that race.
+/// drop the pool), could still be running when the checks start.
 fn join_all(workers: Vec<std::thread::ScopedJoinHandle<'_, ()>>) {
     for worker in workers {
         worker.join().expect("workers catch their panics");

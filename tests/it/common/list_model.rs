@@ -3,7 +3,7 @@
 //! (`model.rs`, one thread, and `model_threads.rs`, two) describe the same way, written once.
 
 /// The state of one thread's list that the put rule reads and writes.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct ListModel {
     /// Idle elements, oldest first.
     pub items: Vec<usize>,
@@ -11,28 +11,12 @@ pub struct ListModel {
     pub lease: usize,
     /// The fewest elements the list held since it last caught up.
     pub low_water: usize,
-    /// The most idle elements the list's role lets it hold: 4 for a giver.
-    pub hold_limit: usize,
     /// Gets minus puts as the put slow path last saw them, within `[-4, pool_size]`; negative:
     /// the thread gives back more than it takes.
     pub balance: i64,
     /// The thread's `get` and `put` counts when the put slow path last looked.
     pub gets_seen: u64,
     pub puts_seen: u64,
-}
-
-impl Default for ListModel {
-    fn default() -> Self {
-        ListModel {
-            items: Vec::new(),
-            lease: 0,
-            low_water: 0,
-            hold_limit: usize::MAX,
-            balance: 0,
-            gets_seen: 0,
-            puts_seen: 0,
-        }
-    }
 }
 
 /// The pool's sizes, as the put rule needs them.
@@ -66,6 +50,12 @@ pub struct PutOutcome {
 }
 
 impl ListModel {
+    /// The most idle elements the list's role lets it hold: 4 for a giver (a thread whose
+    /// balance, as the put slow path last saw it, is negative).
+    pub fn hold_limit(&self) -> usize {
+        if self.balance < 0 { 4 } else { usize::MAX }
+    }
+
     /// Puts `id` on a list that is current with the pool's generation. `gets` and `puts` are
     /// the thread's counts so far (not counting this put); `free` is the pool's free budget.
     ///
@@ -88,13 +78,12 @@ impl ListModel {
         };
         let len = self.items.len();
         let mut spilled = None;
-        if len >= self.lease.min(self.hold_limit) {
+        if len >= self.lease.min(self.hold_limit()) {
             let taken = (gets - self.gets_seen) as i64;
             let given = (puts - self.puts_seen) as i64;
             (self.gets_seen, self.puts_seen) = (gets, puts);
             self.balance = (self.balance + taken - given).clamp(-4, sizes.pool_size as i64);
             if self.balance < 0 {
-                self.hold_limit = 4;
                 if len >= 4 {
                     self.lease -= len;
                     self.low_water = 0;
@@ -104,7 +93,6 @@ impl ListModel {
                     self.lease += lease(16.min(sizes.batch));
                 }
             } else {
-                self.hold_limit = usize::MAX;
                 if len >= self.lease {
                     let (spill, want) = if len >= sizes.capacity {
                         (sizes.batch.min(len), sizes.batch)
