@@ -35,7 +35,7 @@ use cachepool::{CachePool, CachePoolGeneratorError, Checkout, OwnedCheckout, Sta
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
-use crate::common::list_model::{ListModel, Sizes};
+use crate::common::list_model::{ListModel, Sizes, lease, trim_closes};
 use crate::common::{
     Fixture, Ledger, Site, Tracked, UserOps, assert_stats, builder, expect_injected, inject, scale,
     silence_injected_panics, validated_builder,
@@ -192,9 +192,7 @@ impl Model {
     }
 
     fn lease_units(&mut self, want: usize) -> usize {
-        let take = want.min(self.free);
-        self.free -= take;
-        take
+        lease(&mut self.free, want)
     }
 
     /// Closes idle elements the pool gives up on.
@@ -237,23 +235,11 @@ impl Model {
 
     /// The next idle element: the list's newest, else the oldest batch moved into the list.
     fn take_idle(&mut self) -> Option<(usize, bool)> {
-        if let Some(id) = self.list.items.pop() {
-            self.list.low_water = self.list.low_water.min(self.list.items.len());
+        if let Some(id) = self.list.pop() {
             return Some((id, false));
         }
         let (batch, _) = self.global.pop_front()?;
-        // The unused lease goes back once it amounts to 16 units (or a batch, if less).
-        let unused = self.list.lease - self.list.items.len();
-        let unneeded = if unused >= 16.min(self.sizes.batch) {
-            unused
-        } else {
-            0
-        };
-        self.free += unneeded;
-        self.list.lease = self.list.items.len() + (unused - unneeded) + batch.len();
-        self.list.items.extend(batch);
-        let id = self.list.items.pop();
-        self.list.low_water = self.list.items.len();
+        let id = self.list.refill(batch, self.sizes, &mut self.free);
         id.map(|id| (id, true))
     }
 
@@ -355,11 +341,7 @@ impl Model {
         self.evict(closing);
         // The calling thread's list catches up at once.
         let count = self.list.items.len();
-        self.list.items.clear();
-        self.free += self.list.lease - count;
-        self.list.lease = 0;
-        self.list.low_water = 0;
-        self.free += count;
+        self.list.catch_up(count, &mut self.free);
         self.evict(count);
     }
 
@@ -368,22 +350,18 @@ impl Model {
         let mut kept = VecDeque::new();
         let mut closing = 0;
         for (batch, made) in self.global.drain(..) {
-            if made + 2 <= self.trims {
+            if trim_closes(made, self.trims) {
                 closing += batch.len();
             } else {
                 kept.push_back((batch, made));
             }
         }
         self.global = kept;
+        self.free += closing;
         // The list's oldest elements, below its low-water mark, sat unused since last time.
         let count = self.list.low_water.min(self.list.items.len());
-        self.list.items.drain(..count);
-        // Catching up gives back every unit the list does not use.
-        self.free += self.list.lease - count - self.list.items.len();
-        self.list.lease = self.list.items.len();
-        self.list.low_water = self.list.items.len();
+        self.list.catch_up(count, &mut self.free);
         let closing = closing + count;
-        self.free += closing;
         self.evict(closing);
         self.stats.trimmed += closing as u64;
     }

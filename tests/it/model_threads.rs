@@ -19,7 +19,7 @@ use cachepool::{CachePool, Stats};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
-use crate::common::list_model::{ListModel, Sizes};
+use crate::common::list_model::{ListModel, Sizes, trim_closes};
 use crate::common::{Ledger, Tracked, UserOps, builder, scale};
 
 /// Thread A or thread B.
@@ -150,11 +150,8 @@ impl ThreadsModel {
         } else {
             (0, false)
         };
-        list.items.drain(..count);
-        self.free += list.lease - list.items.len();
-        list.lease = list.items.len();
+        list.catch_up(count, &mut self.free);
         list.generation = self.generation;
-        list.low_water = list.items.len();
         self.evict(count, trimmed);
     }
 
@@ -169,32 +166,20 @@ impl ThreadsModel {
     fn take(&mut self, t: Thread) -> usize {
         let generation = self.generation;
         let list = &mut self.lists[t];
-        if list.exists && list.generation == generation && !list.items.is_empty() {
-            let id = list.items.pop().unwrap();
-            list.low_water = list.low_water.min(list.items.len());
+        if list.exists
+            && list.generation == generation
+            && let Some(id) = list.pop()
+        {
             return id;
         }
         self.home(t);
         let list = &mut self.lists[t];
-        if let Some(id) = list.items.pop() {
-            list.low_water = list.low_water.min(list.items.len());
+        if let Some(id) = list.pop() {
             return id;
         }
         if let Some((batch, _)) = self.global.pop_front() {
-            // The unused lease goes back once it amounts to 16 units (or a batch, if less).
-            let unused = list.lease;
-            let unneeded = if unused >= 16.min(self.sizes.batch) {
-                unused
-            } else {
-                0
-            };
-            self.free += unneeded;
             self.stats.hits_global += 1;
-            list.lease = unused - unneeded + batch.len();
-            list.items = batch;
-            let id = list.items.pop().unwrap();
-            list.low_water = list.items.len();
-            return id;
+            return list.refill(batch, self.sizes, &mut self.free).unwrap();
         }
         self.free += list.lease;
         list.lease = 0;
@@ -258,7 +243,7 @@ impl ThreadsModel {
         let (old, kept): (VecDeque<_>, VecDeque<_>) = self
             .global
             .drain(..)
-            .partition(|(_, made)| made + 2 <= trims);
+            .partition(|&(_, made)| trim_closes(made, trims));
         self.global = kept;
         let closing: usize = old.iter().map(|(b, _)| b.len()).sum();
         self.free += closing;

@@ -1,6 +1,8 @@
-//! One thread's list as the pool's put path sees it, and the rule that decides where a given-back
-//! element goes (`keep_or_close` in `src/slow_path.rs`): the part both sequential models
-//! (`model.rs`, one thread, and `model_threads.rs`, two) describe the same way, written once.
+//! One thread's list as the pool's slow paths see it: the rule that decides where a given-back
+//! element goes (`keep_or_close` in `src/slow_path.rs`), the refill from the global shard, the
+//! catch-up with a new generation, and which batches a trim closes. Both sequential models
+//! (`model.rs`, one thread, and `model_threads.rs`, two) describe these the same way, so they
+//! are written once, here.
 
 /// The state of one thread's list that the put rule reads and writes.
 #[derive(Debug, Default)]
@@ -49,7 +51,56 @@ pub struct PutOutcome {
     pub spilled: Option<Vec<usize>>,
 }
 
+/// Takes up to `want` units from the pool's `free` budget; returns how many it took.
+pub fn lease(free: &mut usize, want: usize) -> usize {
+    let take = want.min(*free);
+    *free -= take;
+    take
+}
+
+/// Whether a global batch made after `made` trims is closed by the trim that makes `trims`:
+/// a batch goes once it sat through a whole trim period.
+pub fn trim_closes(made: u64, trims: u64) -> bool {
+    made + 2 <= trims
+}
+
 impl ListModel {
+    /// Takes the list's newest element, lowering the low-water mark.
+    pub fn pop(&mut self) -> Option<usize> {
+        let id = self.items.pop()?;
+        self.low_water = self.low_water.min(self.items.len());
+        Some(id)
+    }
+
+    /// Moves a batch from the global shard into an empty list, with its units, and takes its
+    /// newest element. The list's unused lease goes back to `free` once it amounts to 16
+    /// units (or a batch, if less).
+    pub fn refill(&mut self, batch: Vec<usize>, sizes: Sizes, free: &mut usize) -> Option<usize> {
+        debug_assert!(self.items.is_empty());
+        let unused = self.lease;
+        let unneeded = if unused >= 16.min(sizes.batch) {
+            unused
+        } else {
+            0
+        };
+        *free += unneeded;
+        self.lease = unused - unneeded + batch.len();
+        self.items = batch;
+        let id = self.items.pop();
+        self.low_water = self.items.len();
+        id
+    }
+
+    /// Catches the list up with a new generation: closes its `count` oldest elements (the
+    /// caller counts them), gives back every unit it does not use, and starts a new low-water
+    /// mark.
+    pub fn catch_up(&mut self, count: usize, free: &mut usize) {
+        self.items.drain(..count);
+        *free += self.lease - self.items.len();
+        self.lease = self.items.len();
+        self.low_water = self.items.len();
+    }
+
     /// The most idle elements the list's role lets it hold: 4 for a giver (a thread whose
     /// balance, as the put slow path last saw it, is negative).
     pub fn hold_limit(&self) -> usize {
@@ -71,11 +122,7 @@ impl ListModel {
         sizes: Sizes,
         free: &mut usize,
     ) -> PutOutcome {
-        let mut lease = |want: usize| {
-            let take = want.min(*free);
-            *free -= take;
-            take
-        };
+        let mut lease = |want: usize| lease(free, want);
         let len = self.items.len();
         let mut spilled = None;
         if len >= self.lease.min(self.hold_limit()) {
