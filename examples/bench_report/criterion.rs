@@ -69,8 +69,6 @@ pub fn read_criterion(dir: &Path, since: Option<u64>) -> Result<Vec<Value>> {
                 "subject": meta["function_id"],
                 "elements": elements,
                 "median_ns": median["point_estimate"],
-                "lower_ns": median["confidence_interval"]["lower_bound"],
-                "upper_ns": median["confidence_interval"]["upper_bound"],
                 "created": created["created"],
                 "in_flight_max": created["in_flight_max"],
             }));
@@ -105,14 +103,7 @@ pub fn snapshot(dir: &Path, since: Option<u64>) -> Result<()> {
         .find(|n| !dir.join(format!("run-{n}.json")).exists())
         .unwrap();
     let path = dir.join(format!("run-{n}.json"));
-    let run = json!({
-        "started": since,
-        "finished": now_epoch(),
-        "loadavg": loadavg(),
-        "machine": machine(),
-        "rustc": command_output("rustc", &["-V"]),
-        "benchmarks": benchmarks,
-    });
+    let run = run_record(since, benchmarks);
     std::fs::write(&path, serde_json::to_string_pretty(&run)?)?;
     eprintln!(
         "bench_report: {} benchmarks saved to {} (load average {})",
@@ -121,6 +112,18 @@ pub fn snapshot(dir: &Path, since: Option<u64>) -> Result<()> {
         run["loadavg"].as_str().unwrap_or("?")
     );
     Ok(())
+}
+
+/// One run: its benchmarks, with when it ran and on what (started at `since`, if known).
+fn run_record(since: Option<u64>, benchmarks: Vec<Value>) -> Value {
+    json!({
+        "started": since,
+        "finished": now_epoch(),
+        "loadavg": loadavg(),
+        "machine": machine(),
+        "rustc": command_output("rustc", &["-V"]),
+        "benchmarks": benchmarks,
+    })
 }
 
 /// Every `dir/run-N.json`, in the order of N; without any, what criterion holds now, as a
@@ -142,11 +145,7 @@ pub fn load_runs(dir: &Path) -> Result<Vec<Value>> {
             .and_then(|s| s.trim_start_matches("run-").parse::<u32>().ok())
     });
     Ok(if files.is_empty() {
-        vec![json!({
-            "finished": now_epoch(),
-            "loadavg": loadavg(),
-            "benchmarks": read_criterion(&criterion_dir(), None)?,
-        })]
+        vec![run_record(None, read_criterion(&criterion_dir(), None)?)]
     } else {
         files
             .iter()
