@@ -24,6 +24,8 @@ use std::time::Duration;
 use criterion::measurement::WallTime;
 use criterion::{Bencher, BenchmarkGroup, Criterion, Throughput};
 
+#[path = "compare/cores.rs"]
+mod cores;
 #[path = "compare/element.rs"]
 mod element;
 // Shared with `examples/bench_report`, which reads what this binary leaves unused.
@@ -75,10 +77,17 @@ fn counted(
 ) {
     element::reset_created();
     pipeline::reset_census();
+    cores::reset_census();
     RAN.with(|ran| ran.set(false));
     run(group);
     if RAN.with(Cell::get) {
-        record(&group_name(), name, element::created(), pipeline::census());
+        record(
+            &group_name(),
+            name,
+            element::created(),
+            pipeline::census(),
+            cores::census(),
+        );
     }
 }
 
@@ -102,21 +111,36 @@ fn group_name() -> String {
 }
 
 /// Prints one line per benchmark to stderr, next to criterion's output,
-/// `created <group>/<subject> <created> in_flight_max <n|-> runs <n|-> elements <n|->`
-/// (the last three from the pipelines' census, `-` elsewhere), and, in a measuring run (not
-/// `--test` or `--list`), writes the same as `created.json` beside criterion's estimates,
-/// where `examples/bench_report` reads it.
-fn record(group: &str, subject: &str, created: u64, census: Option<(usize, u64, u64)>) {
+/// `created <group>/<subject> <created> in_flight_max <n|-> runs <n|-> elements <n|->
+/// samples <n|-> rerun <n|-> unusual <n|->` (in-flight to elements from the pipelines'
+/// census, the last three from the cross-core gate's, `-` elsewhere), and, in a measuring run
+/// (not `--test` or `--list`), writes the same as `created.json` beside criterion's
+/// estimates, where `examples/bench_report` reads it.
+fn record(
+    group: &str,
+    subject: &str,
+    created: u64,
+    census: Option<(usize, u64, u64)>,
+    gate: Option<(u64, u64, u64)>,
+) {
     let field = |n: Option<u64>| n.map_or("-".to_string(), |n| n.to_string());
     let (in_flight_max, runs, elements) = match census {
         Some((max, runs, elements)) => (Some(max as u64), Some(runs), Some(elements)),
         None => (None, None, None),
     };
+    let (samples, rerun, unusual) = match gate {
+        Some((samples, rerun, unusual)) => (Some(samples), Some(rerun), Some(unusual)),
+        None => (None, None, None),
+    };
     eprintln!(
-        "created {group}/{subject} {created} in_flight_max {} runs {} elements {}",
+        "created {group}/{subject} {created} in_flight_max {} runs {} elements {} \
+         samples {} rerun {} unusual {}",
         field(in_flight_max),
         field(runs),
-        field(elements)
+        field(elements),
+        field(samples),
+        field(rerun),
+        field(unusual)
     );
     if std::env::args().any(|a| a == "--test" || a == "--list") {
         return;
@@ -129,6 +153,9 @@ fn record(group: &str, subject: &str, created: u64, census: Option<(usize, u64, 
         "in_flight_max": in_flight_max,
         "runs": runs,
         "elements": elements,
+        "samples": samples,
+        "rerun": rerun,
+        "unusual": unusual,
     });
     if let Err(e) = std::fs::create_dir_all(&dir)
         .and_then(|()| std::fs::write(dir.join("created.json"), json.to_string()))
@@ -220,6 +247,7 @@ fn pipeline_group(c: &mut Criterion, pipeline: Pipeline) {
 fn main() {
     // Single-threaded workloads run on the main thread: keep it on one core.
     pin_to(0);
+    cores::calibrate();
     let mut c = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_millis(1500))

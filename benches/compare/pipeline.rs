@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use criterion::Bencher;
 use crossbeam_channel::{Receiver, Sender, bounded};
 
+use crate::cores::gated;
 use crate::element::Element;
 use crate::names;
 use crate::subjects::Subject;
@@ -155,15 +156,17 @@ impl Workload for Pipeline {
 
     fn measure<E: Element, S: Subject<E>>(&self, b: &mut Bencher<'_>, subject: &S) {
         b.iter_custom(|iters| {
-            self.run(
-                iters,
-                || {
-                    let mut item = subject.take();
-                    black_box(&mut *item);
-                    subject.send(item)
-                },
-                |sent| subject.give_sent(sent),
-            )
+            gated(|| {
+                self.run(
+                    iters,
+                    || {
+                        let mut item = subject.take();
+                        black_box(&mut *item);
+                        subject.send(item)
+                    },
+                    |sent| subject.give_sent(sent),
+                )
+            })
         });
     }
 }
@@ -174,13 +177,15 @@ impl Pipeline {
     /// what pooling costs on top of the channel.
     pub fn measure_bare(&self, b: &mut Bencher<'_>) {
         b.iter_custom(|iters| {
-            self.run(
-                iters,
-                || black_box(1u64),
-                |n| {
-                    black_box(n);
-                },
-            )
+            gated(|| {
+                self.run(
+                    iters,
+                    || black_box(1u64),
+                    |n| {
+                        black_box(n);
+                    },
+                )
+            })
         });
     }
 

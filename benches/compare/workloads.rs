@@ -9,6 +9,7 @@ use criterion::Bencher;
 use crossbeam_queue::ArrayQueue;
 use rayon::prelude::*;
 
+use crate::cores::gated;
 use crate::element::{Element, POOL_SIZE};
 use crate::names;
 use crate::subjects::Subject;
@@ -146,7 +147,14 @@ impl Workload for CrossThread {
     }
 
     fn measure<E: Element, S: Subject<E>>(&self, b: &mut Bencher<'_>, subject: &S) {
-        b.iter_custom(|iters| {
+        b.iter_custom(|iters| gated(|| self.run(iters, subject)));
+    }
+}
+
+impl CrossThread {
+    /// One sample: `iters` elements from core 0 to core 1, after a warm-up.
+    fn run<E: Element, S: Subject<E>>(&self, iters: u64, subject: &S) -> Duration {
+        {
             // `None` ends a phase: the warm-up, then the measurement.
             let channel = ArrayQueue::<Option<S::Sent<'_>>>::new(CHANNEL);
             let channel = &channel;
@@ -186,7 +194,7 @@ impl Workload for CrossThread {
                 let start = producer.join().unwrap();
                 consumer.join().unwrap() - start
             })
-        });
+        }
     }
 }
 
@@ -299,6 +307,11 @@ fn rayon_pool() -> &'static rayon::ThreadPool {
 fn cores() -> &'static [core_affinity::CoreId] {
     static CORES: OnceLock<Vec<core_affinity::CoreId>> = OnceLock::new();
     CORES.get_or_init(|| core_affinity::get_core_ids().unwrap_or_default())
+}
+
+/// How many cores threads can be pinned to (0 where the platform cannot pin).
+pub fn core_count() -> usize {
+    cores().len()
 }
 
 /// Pins the current thread to core `i` modulo the number of cores (does nothing where the
