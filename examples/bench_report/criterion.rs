@@ -29,6 +29,18 @@ pub struct Measure {
     /// (pipelines), from the `created.json` the benchmark wrote.
     pub created: Option<f64>,
     pub in_flight: Option<f64>,
+    /// Cross-thread workloads: the criterion samples taken, those run again because the
+    /// cores moved apart during the sample, and those kept although they never came back
+    /// together (`benches/compare/cores.rs`).
+    pub gate: Option<Gate>,
+}
+
+/// What the cross-core gate did in one benchmark.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Gate {
+    pub samples: u64,
+    pub rerun: u64,
+    pub unusual: u64,
 }
 
 /// The benchmarks criterion wrote under `dir` (those whose estimates are not older than
@@ -71,6 +83,9 @@ pub fn read_criterion(dir: &Path, since: Option<u64>) -> Result<Vec<Value>> {
                 "median_ns": median["point_estimate"],
                 "created": created["created"],
                 "in_flight_max": created["in_flight_max"],
+                "samples": created["samples"],
+                "rerun": created["rerun"],
+                "unusual": created["unusual"],
             }));
         }
     }
@@ -89,6 +104,11 @@ pub fn measures(run: &Value) -> Vec<Measure> {
                 ns: b["median_ns"].as_f64()? / b["elements"].as_f64()?,
                 created: b["created"].as_f64(),
                 in_flight: b["in_flight_max"].as_f64(),
+                gate: b["samples"].as_u64().map(|samples| Gate {
+                    samples,
+                    rerun: b["rerun"].as_u64().unwrap_or(0),
+                    unusual: b["unusual"].as_u64().unwrap_or(0),
+                }),
             })
         })
         .collect()

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::Result;
 use crate::chart::chart;
-use crate::criterion::{load_runs, measures};
+use crate::criterion::{Gate, load_runs, measures};
 use crate::format::{fmt_ns, fmt_ratio, fmt_spread};
 use crate::machine::{command_output, machine, utc_date};
 use crate::memory::memory_section;
@@ -354,6 +354,9 @@ pub fn report(options: &Options) -> Result<()> {
         let _ = writeln!(md, "### `{group}`\n\n{what}.\n");
         md.push_str(&group_table(rows));
         md.push('\n');
+        if let Some(line) = gate_line(&runs, group) {
+            let _ = writeln!(md, "{line}\n");
+        }
     }
     for (group, rows) in &summary {
         if !groups.iter().any(|(g, _)| g == group) {
@@ -382,7 +385,15 @@ pub fn report(options: &Options) -> Result<()> {
          - **`cross_thread`**: the floor's and `no_pool`'s producers allocate every element \
          (their free lists fill only on the consumer's side), so they measure the allocator's \
          cross-thread path, not a pool. The channel is a polled `ArrayQueue`, the same for all \
-         subjects.",
+         subjects.\n\
+         - **Cross-thread workloads and the cores' distance.** On a virtual machine the host may \
+         move a vCPU to a core that shares no cache with the other, and every cache line a \
+         cross-thread workload moves then costs several times more, for every subject alike, \
+         for seconds to minutes. `cross_thread` and the pipelines therefore time a sample only \
+         while a cache line's round trip between the first two cores is within twice the \
+         fastest seen in the run (`benches/compare/cores.rs` measures it before and after each \
+         sample and runs the sample again otherwise); the line under each such table says how \
+         many samples that took.",
     );
     if let Some((subject, spread)) = widest_swing(&summary, &group(CROSS_THREAD, VEC4K)) {
         let _ = write!(
@@ -427,4 +438,26 @@ pub fn report(options: &Options) -> Result<()> {
         runs.len()
     );
     readme::rewrite(&options.readme, &readme::table(&summary))
+}
+
+/// For a group measured through the cross-core gate: how many samples its subjects took, over
+/// all runs, how many were run again, and how many were kept at an unusual distance.
+fn gate_line(runs: &[Value], group: &str) -> Option<String> {
+    let gates: Vec<_> = runs
+        .iter()
+        .flat_map(measures)
+        .filter(|m| m.group == group)
+        .filter_map(|m| m.gate)
+        .collect();
+    if gates.is_empty() {
+        return None;
+    }
+    let total = |f: fn(&Gate) -> u64| gates.iter().map(f).sum::<u64>();
+    Some(format!(
+        "Cores' distance (all subjects, all runs): {} samples, {} run again because the cores \
+         moved apart during the sample, {} kept although they did not come back together.",
+        total(|g| g.samples),
+        total(|g| g.rerun),
+        total(|g| g.unusual)
+    ))
 }
