@@ -385,15 +385,7 @@ pub fn report(options: &Options) -> Result<()> {
          - **`cross_thread`**: the floor's and `no_pool`'s producers allocate every element \
          (their free lists fill only on the consumer's side), so they measure the allocator's \
          cross-thread path, not a pool. The channel is a polled `ArrayQueue`, the same for all \
-         subjects.\n\
-         - **Cross-thread workloads and the cores' distance.** On a virtual machine the host may \
-         move a vCPU to a core that shares no cache with the other, and every cache line a \
-         cross-thread workload moves then costs several times more, for every subject alike, \
-         for seconds to minutes. `cross_thread` and the pipelines therefore time a sample only \
-         while a cache line's round trip between the first two cores is within twice the \
-         fastest seen in the run (`benches/compare/cores.rs` measures it before and after each \
-         sample and runs the sample again otherwise); the line under each such table says how \
-         many samples that took.",
+         subjects.",
     );
     if let Some((subject, spread)) = widest_swing(&summary, &group(CROSS_THREAD, VEC4K)) {
         let _ = write!(
@@ -407,7 +399,22 @@ pub fn report(options: &Options) -> Result<()> {
         );
     }
     md.push_str(
-        "\n- **`no_pool`** allocates a fresh 4 KiB buffer per checkout: the cost a pool saves.\n\n",
+        "\n- **Cross-thread workloads and the cores' distance.** On a virtual machine the host \
+         may move a vCPU to a core that shares no cache with the other, and every cache line a \
+         cross-thread workload moves then costs several times more, for every subject alike, \
+         for seconds to minutes. `cross_thread` and the pipelines therefore time a sample only \
+         while a cache line's round trip between the first two cores is within twice the \
+         fastest seen in the run (`benches/compare/cores.rs` measures it before and after each \
+         sample and runs the sample again otherwise); the line under each such table says how \
+         many samples that took.\n\
+         - **Pipelines** swing for a second reason the gate does not see: their channels block, \
+         and how often a thread parks and has to be woken depends on how the scheduler \
+         interleaves the threads (more threads than cores in every shape but 1→1). \
+         `channel_u64` moves one 16-byte message per element; every pool also moves each \
+         element back to the producer, and `crossbeam_arrayqueue` (one lock-free queue, \
+         pushed by the consumer and popped by the producer) is the plainest such return \
+         path.\n\
+         - **`no_pool`** allocates a fresh 4 KiB buffer per checkout: the cost a pool saves.\n\n",
     );
     let _ = writeln!(md, "## Memory\n");
     md.push_str(&memory_section());
