@@ -147,54 +147,52 @@ impl Workload for CrossThread {
     }
 
     fn measure<E: Element, S: Subject<E>>(&self, b: &mut Bencher<'_>, subject: &S) {
-        b.iter_custom(|iters| gated(|| self.run(iters, subject)));
+        b.iter_custom(|iters| gated(|| Self::run(iters, subject)));
     }
 }
 
 impl CrossThread {
     /// One sample: `iters` elements from core 0 to core 1, after a warm-up.
-    fn run<E: Element, S: Subject<E>>(&self, iters: u64, subject: &S) -> Duration {
-        {
-            // `None` ends a phase: the warm-up, then the measurement.
-            let channel = ArrayQueue::<Option<S::Sent<'_>>>::new(CHANNEL);
-            let channel = &channel;
-            let barrier = Barrier::new(2);
-            let barrier = &barrier;
-            let produce = move || {
-                let send_one = || {
-                    let mut item = subject.take();
-                    black_box(&mut *item);
-                    send(channel, Some(subject.send(item)));
-                };
-                for _ in 0..2 * CHANNEL {
-                    send_one();
-                }
-                send(channel, None);
-                barrier.wait();
-                let start = Instant::now();
-                for _ in 0..iters {
-                    send_one();
-                }
-                send(channel, None);
-                start
+    fn run<E: Element, S: Subject<E>>(iters: u64, subject: &S) -> Duration {
+        // `None` ends a phase: the warm-up, then the measurement.
+        let channel = ArrayQueue::<Option<S::Sent<'_>>>::new(CHANNEL);
+        let channel = &channel;
+        let barrier = Barrier::new(2);
+        let barrier = &barrier;
+        let produce = move || {
+            let send_one = || {
+                let mut item = subject.take();
+                black_box(&mut *item);
+                send(channel, Some(subject.send(item)));
             };
-            let consume = move || {
-                while let Some(sent) = receive(channel) {
-                    subject.give_sent(sent);
-                }
-                barrier.wait();
-                while let Some(sent) = receive(channel) {
-                    subject.give_sent(sent);
-                }
-                Instant::now()
-            };
-            std::thread::scope(|scope| {
-                let producer = spawn_pinned(scope, 0, produce);
-                let consumer = spawn_pinned(scope, 1, consume);
-                let start = producer.join().unwrap();
-                consumer.join().unwrap() - start
-            })
-        }
+            for _ in 0..2 * CHANNEL {
+                send_one();
+            }
+            send(channel, None);
+            barrier.wait();
+            let start = Instant::now();
+            for _ in 0..iters {
+                send_one();
+            }
+            send(channel, None);
+            start
+        };
+        let consume = move || {
+            while let Some(sent) = receive(channel) {
+                subject.give_sent(sent);
+            }
+            barrier.wait();
+            while let Some(sent) = receive(channel) {
+                subject.give_sent(sent);
+            }
+            Instant::now()
+        };
+        std::thread::scope(|scope| {
+            let producer = spawn_pinned(scope, 0, produce);
+            let consumer = spawn_pinned(scope, 1, consume);
+            let start = producer.join().unwrap();
+            consumer.join().unwrap() - start
+        })
     }
 }
 
