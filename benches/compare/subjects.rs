@@ -9,7 +9,7 @@ use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::sync::Mutex;
 
-use cachepool::{CachePool, Checkout, OwnedCheckout, Reset};
+use cachepool::{CachePool, Checkout, NoReset, OwnedCheckout, Reset};
 use crossbeam_queue::ArrayQueue;
 
 use crate::element::{Element, POOL_SIZE};
@@ -488,30 +488,50 @@ fn cachepool_with<E: Element, R: Reset<E>>(reset: R) -> CachePool<E, R> {
         .build()
 }
 
-/// `cachepool` through its borrowing guard, `checkout()`.
-pub struct CpBorrow<E: Element>(Cp<E>);
+/// A `cachepool` subject that checks out through the borrowing guard, `checkout()`, from a
+/// pool whose [`Reset`] is `$reset`: these subjects differ only in the form the pool is given
+/// the element's reset in, and keep a type each so that `scripts/guard-inlining.sh` can tell
+/// their loops apart. `$subject<E, F: Reset<E>>` makes a subject generic over its reset (one
+/// whose type names a closure's).
+macro_rules! checkout_subject {
+    ($(#[$doc:meta])* $subject:ident<E $(, $f:ident: $bound:path)?>, $reset:ty, $name:expr) => {
+        $(#[$doc])*
+        pub struct $subject<E: Element $(, $f)?>(CachePool<E, $reset>);
 
-impl<E: Element> Subject<E> for CpBorrow<E> {
-    const NAME: &'static str = names::CACHEPOOL_BORROW;
-    type Item<'a> = Checkout<'a, E, ResetElement>;
-    type Sent<'a> = Checkout<'a, E, ResetElement>;
+        impl<E: Element $(, $f: $bound + Send + Sync)?> Subject<E> for $subject<E $(, $f)?> {
+            const NAME: &'static str = $name;
+            type Item<'a>
+                = Checkout<'a, E, $reset>
+            where
+                $reset: 'a;
+            type Sent<'a>
+                = Checkout<'a, E, $reset>
+            where
+                $reset: 'a;
 
-    #[inline]
-    fn take(&self) -> Checkout<'_, E, ResetElement> {
-        self.0.checkout()
-    }
+            #[inline]
+            fn take(&self) -> Checkout<'_, E, $reset> {
+                self.0.checkout()
+            }
 
-    #[inline]
-    fn give<'a>(&'a self, item: Checkout<'a, E, ResetElement>) {
-        drop(item);
-    }
+            #[inline]
+            fn give<'a>(&'a self, item: Checkout<'a, E, $reset>) {
+                drop(item);
+            }
 
-    sent_is_item!();
+            sent_is_item!();
 
-    fn idle(&self) -> Option<usize> {
-        Some(self.0.stats().idle)
-    }
+            fn idle(&self) -> Option<usize> {
+                Some(self.0.stats().idle)
+            }
+        }
+    };
 }
+
+checkout_subject!(
+    /// `cachepool` through its borrowing guard, `checkout()`.
+    CpBorrow<E>, ResetElement, names::CACHEPOOL_BORROW
+);
 
 impl<E: Element> Build<E> for CpBorrow<E> {
     fn build() -> Self {
@@ -519,31 +539,11 @@ impl<E: Element> Build<E> for CpBorrow<E> {
     }
 }
 
-/// `cachepool` through `checkout()`, with the reset boxed by `Builder::reset` rather than in
-/// the pool's type: what calling the hook through a pointer, out of line, costs.
-pub struct CpClosure<E: Element>(CachePool<E>);
-
-impl<E: Element> Subject<E> for CpClosure<E> {
-    const NAME: &'static str = names::CACHEPOOL_CLOSURE;
-    type Item<'a> = Checkout<'a, E>;
-    type Sent<'a> = Checkout<'a, E>;
-
-    #[inline]
-    fn take(&self) -> Checkout<'_, E> {
-        self.0.checkout()
-    }
-
-    #[inline]
-    fn give<'a>(&'a self, item: Checkout<'a, E>) {
-        drop(item);
-    }
-
-    sent_is_item!();
-
-    fn idle(&self) -> Option<usize> {
-        Some(self.0.stats().idle)
-    }
-}
+checkout_subject!(
+    /// `cachepool` through `checkout()`, with the reset boxed by `Builder::reset` rather than
+    /// in the pool's type: what calling the hook through a pointer, out of line, costs.
+    CpClosure<E>, NoReset, names::CACHEPOOL_CLOSURE
+);
 
 impl<E: Element> Build<E> for CpClosure<E> {
     fn build() -> Self {
@@ -556,10 +556,12 @@ impl<E: Element> Build<E> for CpClosure<E> {
     }
 }
 
-/// `cachepool` through `checkout()`, with the reset given to `reset_with` as a closure, kept
-/// as its own type: the pool's type names the closure's, so [`cachepool_typed_closure`]
-/// builds it.
-pub struct CpTypedClosure<E: Element, F>(CachePool<E, F>);
+checkout_subject!(
+    /// `cachepool` through `checkout()`, with the reset given to `reset_with` as a closure,
+    /// kept as its own type: the pool's type names the closure's, so
+    /// [`cachepool_typed_closure`] builds it.
+    CpTypedClosure<E, F: Reset<E>>, F, names::CACHEPOOL_TYPED_CLOSURE
+);
 
 /// Builds [`CpTypedClosure`]: a function, because the closure's type has no name to build it
 /// by.
@@ -567,63 +569,16 @@ pub fn cachepool_typed_closure<E: Element>() -> CpTypedClosure<E, impl Reset<E> 
     CpTypedClosure(cachepool_with(|element: &mut E| reset_element(element)))
 }
 
-impl<E: Element, F: Reset<E> + Send + Sync> Subject<E> for CpTypedClosure<E, F> {
-    const NAME: &'static str = names::CACHEPOOL_TYPED_CLOSURE;
-    type Item<'a>
-        = Checkout<'a, E, F>
-    where
-        F: 'a;
-    type Sent<'a>
-        = Checkout<'a, E, F>
-    where
-        F: 'a;
-
-    #[inline]
-    fn take(&self) -> Checkout<'_, E, F> {
-        self.0.checkout()
-    }
-
-    #[inline]
-    fn give<'a>(&'a self, item: Checkout<'a, E, F>) {
-        drop(item);
-    }
-
-    sent_is_item!();
-
-    fn idle(&self) -> Option<usize> {
-        Some(self.0.stats().idle)
-    }
-}
-
 /// A reset hook as a function pointer, the nameable type of a closure given to `reset_with`.
 type ResetFn<E> = fn(&mut E) -> bool;
 
-/// `cachepool` through `checkout()`, with the reset given to `reset_with` as a closure turned
-/// into a function pointer (the form a pool in a field or a `static` names): the call goes
-/// through the pointer, from the give-back itself rather than an out-of-line rest of it.
-pub struct CpFn<E: Element>(CachePool<E, ResetFn<E>>);
-
-impl<E: Element> Subject<E> for CpFn<E> {
-    const NAME: &'static str = names::CACHEPOOL_FN;
-    type Item<'a> = Checkout<'a, E, ResetFn<E>>;
-    type Sent<'a> = Checkout<'a, E, ResetFn<E>>;
-
-    #[inline]
-    fn take(&self) -> Checkout<'_, E, ResetFn<E>> {
-        self.0.checkout()
-    }
-
-    #[inline]
-    fn give<'a>(&'a self, item: Checkout<'a, E, ResetFn<E>>) {
-        drop(item);
-    }
-
-    sent_is_item!();
-
-    fn idle(&self) -> Option<usize> {
-        Some(self.0.stats().idle)
-    }
-}
+checkout_subject!(
+    /// `cachepool` through `checkout()`, with the reset given to `reset_with` as a closure
+    /// turned into a function pointer (the form a pool in a field or a `static` names): the
+    /// call goes through the pointer, from the give-back itself rather than an out-of-line
+    /// rest of it.
+    CpFn<E>, ResetFn<E>, names::CACHEPOOL_FN
+);
 
 impl<E: Element> Build<E> for CpFn<E> {
     fn build() -> Self {
