@@ -16,7 +16,7 @@
 //! machine whose cores stay put, every sample passes at once and the gate costs two probes.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::workloads::{core_count, spawn_pinned};
@@ -119,23 +119,21 @@ fn wait_for_usual() -> bool {
 static SAMPLES: AtomicU64 = AtomicU64::new(0);
 static RERUN: AtomicU64 = AtomicU64::new(0);
 static UNUSUAL: AtomicU64 = AtomicU64::new(0);
-/// Whether a gated sample ran since the last [`reset_census`].
-static GATED: AtomicBool = AtomicBool::new(false);
 
 /// Starts a new census (before a subject's benchmark).
 pub fn reset_census() {
     for counter in [&SAMPLES, &RERUN, &UNUSUAL] {
         counter.store(0, Ordering::Relaxed);
     }
-    GATED.store(false, Ordering::Relaxed);
 }
 
 /// What the gate did since the last [`reset_census`]: samples, runs repeated, samples kept at an
 /// unusual level. `None`: no gated workload ran.
 pub fn census() -> Option<(u64, u64, u64)> {
-    GATED.load(Ordering::Relaxed).then(|| {
+    let samples = SAMPLES.load(Ordering::Relaxed);
+    (samples > 0).then(|| {
         (
-            SAMPLES.load(Ordering::Relaxed),
+            samples,
             RERUN.load(Ordering::Relaxed),
             UNUSUAL.load(Ordering::Relaxed),
         )
@@ -145,7 +143,6 @@ pub fn census() -> Option<(u64, u64, u64)> {
 /// Runs `sample` (one criterion sample of a cross-thread workload) at the usual cross-core
 /// level, as the module says, and returns its time.
 pub fn gated(mut sample: impl FnMut() -> Duration) -> Duration {
-    GATED.store(true, Ordering::Relaxed);
     SAMPLES.fetch_add(1, Ordering::Relaxed);
     let mut tries = 0;
     loop {

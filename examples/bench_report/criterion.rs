@@ -36,7 +36,7 @@ pub struct Measure {
 }
 
 /// What the cross-core gate did in one benchmark.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub struct Gate {
     pub samples: u64,
     pub rerun: u64,
