@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Model-checks the pool's cross-thread protocols with loom: every interleaving of the budget's
-# leases, the generations, and whole-pool races (clear against a put catching up, spill against
-# refill, a thread's exit flush against the pool's drop), with every thread's list in a loom
-# cell. A separate build of the crate (`--cfg loom`), in its own target directory.
+# leases, the handshake through which a thread reaches into another's list (both barriers as
+# SeqCst fences), and whole-pool races (clear against a put, trim from two threads, spill
+# against refill, exit flush against a reclaim and against the pool's drop, a starving put, a
+# stealing get), with every thread's list in a loom cell. A separate build of the crate
+# (`--cfg loom`), in its own target directory.
 #
 #   scripts/loom.sh            # all loom tests
 #   scripts/loom.sh spill      # those whose name contains "spill"

@@ -2,8 +2,11 @@
 
 use std::any::type_name;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
+use crate::barrier;
+use crate::idle_timeout::{self, TrimIdle};
 use crate::pool::CachePool;
 use crate::reset::{NoReset, Reset};
 use crate::shared::{Limits, Shared};
@@ -27,7 +30,7 @@ const MAX_DEFAULT_THREAD_CAPACITY: usize = 256;
 /// ```
 /// use cachepool::CachePool;
 /// use std::sync::atomic::{AtomicUsize, Ordering};
-/// use std::sync::Arc;
+/// use std::sync::{Arc, Weak};
 ///
 /// let closed = Arc::new(AtomicUsize::new(0));
 /// let counter = Arc::clone(&closed);
@@ -54,6 +57,7 @@ pub struct Builder<T: Send + 'static, R = NoReset> {
     validate: Option<Validator<T>>,
     pool_size: usize,
     thread_capacity: Option<usize>,
+    idle_timeout: Option<Duration>,
     /// The pool's [`Reset`] (see [`CachePool`]'s field of the same name).
     reset_with: R,
 }
@@ -67,6 +71,7 @@ impl<T: Send + 'static> Builder<T> {
             validate: None,
             pool_size: DEFAULT_POOL_SIZE,
             thread_capacity: None,
+            idle_timeout: None,
             reset_with: NoReset,
         }
     }
@@ -124,6 +129,38 @@ impl<T: Send + 'static, R: Reset<T>> Builder<T, R> {
     /// ```
     pub fn thread_capacity(mut self, thread_capacity: usize) -> Self {
         self.thread_capacity = Some(thread_capacity);
+        self
+    }
+
+    /// Closes idle elements that no checkout has used for longer than `timeout`, within twice
+    /// `timeout`, even when no thread calls the pool again: a pool in a long-running service
+    /// gives a burst's elements back on its own, from every thread's list (those of threads
+    /// that stay alive and idle too) and from the global shard.
+    ///
+    /// One thread in the process serves every pool built with a timeout: it calls
+    /// [`trim`](CachePool::trim) on each once per its `timeout`, so the elements it closes are
+    /// counted in [`Stats::trimmed`](crate::Stats::trimmed), like any `trim()`'s, and a close
+    /// callback runs on that thread (a panic of one is contained, and counted in
+    /// [`Stats::contained_panics`](crate::Stats::contained_panics)). An element checked out at
+    /// least once per `timeout` is never closed. The thread starts with the first such pool,
+    /// keeps none alive, and ends once the last one has dropped; without this option nothing
+    /// is started. A `timeout` under a millisecond counts as one millisecond. Calls of
+    /// `trim()` of the pool's own come on top and start a period each.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let pool = cachepool::CachePool::builder(|| vec![0u8; 1 << 20])
+    ///     .idle_timeout(Duration::from_millis(20))
+    ///     .build();
+    /// let burst: Vec<_> = (0..8).map(|_| pool.get()).collect();
+    /// burst.into_iter().for_each(|buf| pool.put(buf));
+    /// assert_eq!(pool.stats().idle, 8);
+    /// std::thread::sleep(Duration::from_millis(200)); // no call to the pool meanwhile
+    /// assert_eq!((pool.stats().idle, pool.stats().trimmed), (0, 8));
+    /// ```
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = Some(timeout.max(idle_timeout::MIN_TIMEOUT));
         self
     }
 
@@ -189,6 +226,7 @@ impl<T: Send + 'static, R: Reset<T>> Builder<T, R> {
             validate: self.validate,
             pool_size: self.pool_size,
             thread_capacity: self.thread_capacity,
+            idle_timeout: self.idle_timeout,
             reset_with: reset,
         }
     }
@@ -234,8 +272,19 @@ impl<T: Send + 'static, R: Reset<T>> Builder<T, R> {
             reset: self.reset,
             validate: self.validate,
         };
+        // Before the first pool exists, so that every list's owner uses the barrier chosen.
+        barrier::init();
+        let shared = Arc::new_cyclic(|pool: &Weak<Shared<T>>| {
+            // The thread cannot upgrade the `Weak` before this returns; its first trim is a
+            // period away anyway.
+            let idle_key = self.idle_timeout.and_then(|timeout| {
+                let pool: Weak<dyn TrimIdle> = pool.clone();
+                idle_timeout::register(pool, timeout)
+            });
+            Shared::new(hooks, limits, idle_key)
+        });
         CachePool {
-            shared: Arc::new(Shared::new(hooks, limits)),
+            shared,
             reset: self.reset_with,
         }
     }
@@ -246,6 +295,7 @@ impl<T: Send + 'static, R: Reset<T>> fmt::Debug for Builder<T, R> {
         f.debug_struct("Builder")
             .field("pool_size", &self.pool_size)
             .field("thread_capacity", &self.thread_capacity)
+            .field("idle_timeout", &self.idle_timeout)
             .field("close_callback", &self.close.is_some())
             .field("reset", &self.reset.is_some())
             .field("reset_with", &type_name::<R>())

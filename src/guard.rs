@@ -236,7 +236,7 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
             if let Some(shard) = shared.locals.get()
                 // SAFETY: `ThreadLocal::get` returned the current thread's slot, so this
                 // thread owns the shard; `slot` is the caller's, as `push_from` requires.
-                && unsafe { shard.push_from(&**slot, shared.generations.current()) }
+                && unsafe { shard.push_from(&**slot) }
             {
                 shard.stats.put.bump();
                 return;

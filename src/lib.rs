@@ -11,16 +11,18 @@
 #![deny(missing_docs, rust_2018_idioms, unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 
+mod barrier;
 mod budget;
 mod builder;
 pub mod docs;
 mod error;
-mod generation;
 mod global;
 mod guard;
+mod idle_timeout;
 mod lifecycle;
 mod local;
 mod pool;
+mod reclaim;
 mod reset;
 mod shared;
 mod slow_path;

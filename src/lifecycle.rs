@@ -2,12 +2,10 @@
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
-use std::sync::Arc;
 
 use crate::error::{BoxError, CachePoolGeneratorError};
-use crate::generation::Event;
-use crate::global::Batch;
 use crate::shared::Shared;
+use crate::sync::Ordering::Relaxed;
 use crate::user_code::Eviction;
 
 impl<T: Send + 'static> Shared<T> {
@@ -48,48 +46,24 @@ impl<T: Send + 'static> Shared<T> {
         }
     }
 
-    /// Closes every idle element: those of the global shard and of the calling thread's list
-    /// now, those of other threads' lists when they next use the pool or exit.
-    pub(crate) fn clear(self: &Arc<Self>) {
-        self.generations.advance(Event::Clear);
-        self.drain_global(|_| true, Eviction::Cleared);
-        self.catch_up_here();
+    /// Closes every idle element, in every thread's list and the global shard, before it
+    /// returns.
+    pub(crate) fn clear(&self) {
+        let closing = self.take_idle_everywhere(|list| list.items.len(), |_| true);
+        self.evict_and_raise(closing, Eviction::Cleared);
     }
 
-    /// Closes the idle elements no checkout has used since before the previous `trim()`.
-    pub(crate) fn trim(self: &Arc<Self>) {
-        let trims = self.generations.advance(Event::Trim);
-        // A batch made in trim period p has sat through all of period p + 1 once period p + 2
-        // starts.
-        self.drain_global(|batch| batch.trims + 2 <= trims, Eviction::Trimmed);
-        self.catch_up_here();
-    }
-
-    /// Catches the calling thread's own list up now, if it has one.
-    fn catch_up_here(self: &Arc<Self>) {
-        if self.locals.get().is_some()
-            && let Some((_, stale)) = self.home()
-        {
-            drop(stale);
-        }
-    }
-
-    /// Takes each batch now in the global shard once; closes those `stale` picks and puts the
-    /// others back (behind any batch that arrives meanwhile).
-    fn drain_global(&self, stale: impl Fn(&Batch<T>) -> bool, why: Eviction) {
-        let mut closing = Vec::new();
-        for _ in 0..self.global.batches() {
-            let Some(batch) = self.global.pop() else {
-                break;
-            };
-            if stale(&batch) {
-                batch.elements.move_into(&mut closing);
-            } else {
-                self.global.push(batch);
-            }
-        }
-        self.budget.release(closing.len());
-        self.evict_and_raise(closing, why);
+    /// Closes the idle elements no checkout has used since before the previous `trim()`, in
+    /// every thread's list and the global shard, before it returns.
+    pub(crate) fn trim(&self) {
+        // The trim period that starts now; Relaxed, as for the stamps it is compared with.
+        let trims = self.trims.fetch_add(1, Relaxed) + 1;
+        // In a list, the elements below the low-water mark sat through the whole period that
+        // ends now; a batch made in trim period p has sat through all of period p + 1 once
+        // period p + 2 starts.
+        let closing =
+            self.take_idle_everywhere(|list| list.low_water, |batch| batch.trims + 2 <= trims);
+        self.evict_and_raise(closing, Eviction::Trimmed);
     }
 }
 

@@ -1,32 +1,33 @@
-//! The per-thread free list: one per thread per pool, touched only by its thread.
+//! The per-thread free list: one per thread per pool, touched by its thread, and by another
+//! thread only through the handshake that gives a reclaimer the list while its owner is out.
 
+use crate::barrier;
 use crate::stats::ShardStats;
-use crate::sync::UnsafeCell;
+use crate::sync::{AtomicBool, Mutex, MutexGuard, Ordering, UnsafeCell, spin_wait};
 use crate::word_move;
 
 /// The idle elements one thread has cached for one pool, and the budget it has leased.
 ///
 /// `repr(C)`, hot fields first: what `pop` and `push_from` read (`items`, `push_limit`,
-/// `generation`, `low_water`) fills the first 48 bytes, and the slow path's bookkeeping after
-/// it is small enough that the shard's `get` and `put` counters, which follow the list (see
-/// [`ShardStats`]), end within the next 64 bytes: the hot path touches two cache lines.
+/// `low_water`) follows the shard's two handshake flags in the first 64 bytes, and the slow
+/// path's bookkeeping after it is small enough that the shard's `get` and `put` counters, which
+/// follow the list (see [`ShardStats`]), end within the next 64 bytes: the hot path touches two
+/// cache lines.
 #[repr(C)]
 pub(crate) struct LocalList<T> {
     /// Idle elements, warmest last: `pop` hands out the element returned most recently.
     pub(crate) items: Vec<T>,
     /// How long the hot path may grow `items` without a check of its own:
-    /// `min(lease, items.capacity(), hold_limit)`, kept so by [`LocalShard::with_list`] (0
-    /// while its closure runs). One comparison on the hot path covers the budget, the buffer
-    /// and the thread's role.
+    /// `min(lease, items.capacity(), hold_limit)`, kept so by every change of the list from the
+    /// slow path or a reclaimer (0 while such a change runs). One comparison on the hot path
+    /// covers the budget, the buffer and the thread's role.
     ///
     /// Invariant (relied on by [`LocalShard::push_from`]): `push_limit <= items.capacity()`
     /// and `push_limit <= lease`.
     push_limit: usize,
-    /// The pool generation this list last caught up with (see [`crate::generation`]). The hot
-    /// paths touch the list only while it is current.
-    pub(crate) generation: u64,
-    /// The fewest elements the list has held since it last caught up: `items[..low_water]` have
-    /// not been checked out since, and are what the next `trim()` closes.
+    /// The fewest elements the list has held since the last `trim()` visited it:
+    /// `items[..low_water]` have not been checked out since, and are what the next `trim()`
+    /// closes.
     pub(crate) low_water: usize,
     /// Units of the pool's budget this thread holds. Invariant: `items.len() <= lease`.
     pub(crate) lease: usize,
@@ -43,81 +44,195 @@ pub(crate) struct LocalList<T> {
     /// This shard's `get` and `put` counters when the slow path last updated `balance`.
     pub(crate) gets_seen: u64,
     pub(crate) puts_seen: u64,
-    /// The generation of this thread's last request for budget ([`NEVER_ASKED`] before the
-    /// first); a thread asks at most once per generation.
-    pub(crate) asked_at: u64,
     /// Whether this thread's exit hook knows about this list (see [`crate::thread_exit`]).
     /// Cleared when the list is flushed at thread exit, so that a later thread reusing this
     /// slot registers again before it caches anything here.
     pub(crate) registered: bool,
 }
 
-/// [`LocalList::asked_at`] of a thread that never asked for budget: generations count up from 0
-/// and never reach it.
-pub(crate) const NEVER_ASKED: u64 = u64::MAX;
+impl<T> LocalList<T> {
+    /// Units this list holds beyond its idle elements: what its checked-out elements will need
+    /// when they come back here, and what other threads may take when they need budget.
+    pub(crate) fn unused_units(&self) -> usize {
+        self.lease - self.items.len()
+    }
 
-/// One thread's shard of a pool: its free list and its counters.
+    /// Takes the warmest element out, lowering the low-water mark as the hot path does.
+    pub(crate) fn pop(&mut self) -> Option<T> {
+        let element = self.items.pop()?;
+        self.low_water = self.low_water.min(self.items.len());
+        Some(element)
+    }
+
+    /// Whether the list keeps its elements for its own thread: it has no giver's hold limit
+    /// (see `Shared::give_on`), whose elements are on their way to the global shard.
+    pub(crate) fn keeps_for_itself(&self) -> bool {
+        self.hold_limit == usize::MAX
+    }
+
+    /// Brings `push_limit` up to date with the lease, the buffer and the role.
+    fn refresh_push_limit(&mut self) {
+        self.push_limit = self.lease.min(self.items.capacity()).min(self.hold_limit);
+    }
+}
+
+/// One thread's shard of a pool: its free list, its counters, and the handshake through which
+/// another thread may take the list over for a moment.
 ///
 /// The pool keeps each shard in a `CachePadded`, so that threads whose shards sit side by side
 /// in the `ThreadLocal` never write to a line that another thread's hot path uses.
 ///
+/// # The handshake
+///
+/// The owner touches its list only inside a *section*: it marks the shard `busy` (a plain
+/// store), passes the light half of the asymmetric barrier ([`crate::barrier`]), reads
+/// `reclaimed`, and only if that is clear works on the list; leaving, it clears `busy` with
+/// `Release`. A *reclaimer* (a thread that trims, clears, or takes budget or elements from
+/// other lists) locks the shard's `reclaim_lock`, sets `reclaimed`, passes the heavy half,
+/// and waits until it reads `busy` clear with `Acquire`. The two halves order like two `SeqCst`
+/// fences, so either the owner's load sees `reclaimed` set (it stays out and waits on the
+/// lock), or the reclaimer's load sees `busy` (it waits for the section to end, which
+/// publishes the section's work). The flag stays set after the reclaimer unlocks: only the
+/// owner clears it, holding the lock, which publishes the reclaimer's work to it.
+///
+/// | side | writes | then | reads |
+/// |---|---|---|---|
+/// | owner, entering | `busy = true` (`Relaxed`) | light half | `reclaimed` (`Relaxed`): set means wait on the lock |
+/// | owner, leaving | `busy = false` (`Release`) | | |
+/// | reclaimer | lock, `reclaimed = true` | heavy half | `busy` (`Acquire`) until clear |
+/// | owner, after a reclaim | lock (waits), `reclaimed = false`, `busy = true` | unlock | |
+///
 /// # Invariant
 ///
 /// `list` is accessed only
-/// - by the thread this shard belongs to, i.e. the shard was obtained on the current thread from
-///   the pool's `ThreadLocal` (`get` or `get_or`), which maps each live thread to its own slot; or
+/// - by the thread this shard belongs to (the shard was obtained on the current thread from
+///   the pool's `ThreadLocal`, `get` or `get_or`, which maps each live thread to its own
+///   slot), inside a section; or
+/// - by a reclaimer that holds `reclaim_lock`, set `reclaimed` while holding it, passed the
+///   heavy half after that, and then read `busy` clear; or
 /// - through `&mut LocalShard` (the pool is being dropped and nobody else can see it).
 ///
-/// and no reference into `list` is alive while user code runs (the generator, a hook, a
-/// callback, or the `Drop` of an element), because user code may re-enter the pool on the same
-/// thread. Other threads read only `stats`, which is made of atomics.
+/// No reference into `list` is alive while user code runs (the generator, a hook, a callback,
+/// or the `Drop` of an element), because user code may re-enter the pool on the same thread,
+/// and no section or reclaim runs user code, so that a thread waiting for one never waits on
+/// user code. Other threads read `stats` (atomics) freely.
 #[repr(C)]
 pub(crate) struct LocalShard<T> {
+    /// Set by the owner while it is in a section.
+    busy: AtomicBool,
+    /// Set by a reclaimer holding `reclaim_lock`; cleared only by the owner, holding it.
+    reclaimed: AtomicBool,
+    /// Whether the list keeps its elements for its own thread, rather than passing them on to
+    /// the global shard (a thread that gives back more than it takes): written by the owner at
+    /// the end of each slow-path section, read by a thread looking for elements to take, as a
+    /// hint of which lists are worth a reclaim (the list itself says for sure).
+    pub(crate) keeps: AtomicBool,
     list: UnsafeCell<LocalList<T>>,
     pub(crate) stats: ShardStats,
+    /// Held by a reclaimer for as long as it works on the list, and by the owner while it
+    /// clears `reclaimed`. Guards no data of its own.
+    reclaim_lock: Mutex<()>,
 }
 
-// SAFETY: other threads reach a shard through `ThreadLocal::iter` (statistics) and read only
-// `stats`, which is atomic; `list` is touched only by the owning thread or through `&mut`
-// (the type's invariant), so sharing `&LocalShard` never lets two threads at the list. The
-// elements it holds move between threads (through the global shard, or when the pool drops on
-// another thread), hence `T: Send`.
+// SAFETY: other threads reach a shard through `ThreadLocal::iter`: they read `stats`, which is
+// atomic, and touch `list` only as a reclaimer through the handshake, which orders their
+// accesses with the owner's (the type's invariant), so sharing `&LocalShard` never lets two
+// threads at the list at once. The elements it holds move between threads (through the global
+// shard, a reclaimer, or when the pool drops on another thread), hence `T: Send`.
 unsafe impl<T: Send> Sync for LocalShard<T> {}
+
+/// Ends the owner's section when dropped, even if the section's work unwinds (a reclaimer
+/// would otherwise wait for it forever).
+struct Section<'a>(&'a AtomicBool);
+
+impl Drop for Section<'_> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        // Release: a reclaimer that reads `busy` clear sees everything the section did.
+        self.0.store(false, Ordering::Release);
+    }
+}
 
 impl<T> LocalShard<T> {
     /// An empty shard with no lease, not yet registered for thread exit.
     pub(crate) fn new() -> Self {
         LocalShard {
+            busy: AtomicBool::new(false),
+            reclaimed: AtomicBool::new(false),
+            keeps: AtomicBool::new(true),
             list: UnsafeCell::new(LocalList {
                 items: Vec::new(),
                 lease: 0,
                 push_limit: 0,
                 hold_limit: usize::MAX,
                 registered: false,
-                generation: 0,
                 low_water: 0,
                 balance: 0,
                 gets_seen: 0,
                 puts_seen: 0,
-                asked_at: NEVER_ASKED,
             }),
             stats: ShardStats::default(),
+            reclaim_lock: Mutex::new(()),
         }
     }
 
-    /// Pops the warmest idle element, if the list is current with `generation`.
+    /// Enters a section on the hot path; `false` (and no section) if a reclaimer has been at
+    /// the list since the owner last synchronised with it, which the slow path then does.
+    #[inline(always)]
+    fn try_enter(&self) -> bool {
+        // Relaxed: the light half orders this store before the load below, against the
+        // reclaimer's heavy half.
+        self.busy.store(true, Ordering::Relaxed);
+        barrier::light();
+        if self.reclaimed.load(Ordering::Relaxed) {
+            // Release, as when leaving: a reclaimer that reads this store must see what the
+            // owner's earlier sections did.
+            self.busy.store(false, Ordering::Release);
+            return false;
+        }
+        true
+    }
+
+    /// Enters a section from the slow path, waiting for a reclaim in progress.
+    #[inline]
+    fn enter(&self) -> Section<'_> {
+        if !self.try_enter() {
+            self.enter_after_reclaim();
+        }
+        Section(&self.busy)
+    }
+
+    /// A reclaimer has been at the list: wait until it is done, take over what it did, and
+    /// enter.
+    #[cold]
+    #[inline(never)]
+    fn enter_after_reclaim(&self) {
+        // The lock's acquisition synchronises with the reclaimer's release: what it did to the
+        // list happens before what this thread does next. It guards `()`: no poison to mind.
+        let _reclaimers_done = self.reclaim_lock.lock().unwrap_or_else(|e| e.into_inner());
+        self.reclaimed.store(false, Ordering::Relaxed);
+        // Relaxed: the next reclaimer takes the lock after this thread releases it, so it
+        // reads this store (or a later one) when it looks at `busy`.
+        self.busy.store(true, Ordering::Relaxed);
+    }
+
+    /// Pops the warmest idle element, if a section could be entered on the hot path.
     ///
     /// # Safety
     ///
     /// The caller is this shard's owning thread (see the type's invariant).
     #[inline]
-    pub(crate) unsafe fn pop(&self, generation: u64) -> Option<T> {
-        self.list.with_mut(|list| {
-            // SAFETY: the caller owns the shard; the borrow ends before this returns, and
-            // nothing here runs user code (the element is moved out, never dropped).
+    pub(crate) unsafe fn pop(&self) -> Option<T> {
+        if !self.try_enter() {
+            return None;
+        }
+        let element = self.list.with_mut(|list| {
+            // SAFETY: the caller owns the shard and is in a section; the borrow ends before
+            // the section does, and nothing here runs user code (the element is moved out,
+            // never dropped).
             let list = unsafe { &mut *list };
             let len = list.items.len();
-            if list.generation != generation || len == 0 {
+            if len == 0 {
                 return None;
             }
             // SAFETY: `items[len - 1]` is initialised; shortening the vector first makes the
@@ -132,11 +247,14 @@ impl<T> LocalShard<T> {
                 list.low_water = len - 1;
             }
             Some(element)
-        })
+        });
+        // Nothing above can unwind, so no drop guard is needed to leave.
+        self.busy.store(false, Ordering::Release);
+        element
     }
 
-    /// Moves the element at `src` into the list if the list is current with `generation` and
-    /// this thread's lease has room for it; returns whether it did. The element is copied
+    /// Moves the element at `src` into the list if a section could be entered on the hot path
+    /// and this thread's lease has room for it; returns whether it did. The element is copied
     /// straight from where the caller keeps it (see [`crate::word_move`]).
     ///
     /// # Safety
@@ -145,15 +263,18 @@ impl<T> LocalShard<T> {
     /// to an initialised element that nothing else uses. If this returns `true`, the element
     /// is the list's: the caller treats `*src` as moved out.
     #[inline(always)]
-    pub(crate) unsafe fn push_from(&self, src: *const T, generation: u64) -> bool {
-        self.list.with_mut(|list| {
-            // SAFETY: the caller owns the shard; the borrow ends before this returns, and
-            // neither the comparisons nor the copy run user code (an element is moved, never
-            // dropped).
+    pub(crate) unsafe fn push_from(&self, src: *const T) -> bool {
+        if !self.try_enter() {
+            return false;
+        }
+        let kept = self.list.with_mut(|list| {
+            // SAFETY: the caller owns the shard and is in a section; the borrow ends before
+            // the section does, and neither the comparison nor the copy runs user code (an
+            // element is moved, never dropped).
             let list = unsafe { &mut *list };
             let len = list.items.len();
             // A full lease or a full buffer: the slow path leases more, or grows the buffer.
-            if len >= list.push_limit || list.generation != generation {
+            if len >= list.push_limit {
                 return false;
             }
             debug_assert!(len < list.items.capacity() && len < list.lease);
@@ -165,11 +286,14 @@ impl<T> LocalShard<T> {
                 list.items.set_len(len + 1);
             }
             true
-        })
+        });
+        // Nothing above can unwind, so no drop guard is needed to leave.
+        self.busy.store(false, Ordering::Release);
+        kept
     }
 
-    /// Runs `f` on the list, and then brings the hot path's `push_limit` up to date with
-    /// what `f` did to the lease and the buffer.
+    /// Runs `f` on the list in a section (waiting for a reclaim in progress), and then brings
+    /// the hot path's `push_limit` up to date with what `f` did to the lease and the buffer.
     ///
     /// # Safety
     ///
@@ -177,15 +301,18 @@ impl<T> LocalShard<T> {
     /// user code: it calls no hook or callback and drops no element (it may move them out).
     #[inline]
     pub(crate) unsafe fn with_list<R>(&self, f: impl FnOnce(&mut LocalList<T>) -> R) -> R {
+        let _section = self.enter();
         self.list.with_mut(|list| {
-            // SAFETY: the caller owns the shard and `f` cannot re-enter the pool, so this is
-            // the only reference into the list while it lives.
+            // SAFETY: the caller owns the shard and is in a section, and `f` cannot re-enter
+            // the pool, so this is the only reference into the list while it lives.
             let list = unsafe { &mut *list };
             // 0 until `f` is done: should `f` unwind, the hot path stays off the list until
             // the next call here sets the limit again.
             list.push_limit = 0;
             let result = f(list);
-            list.push_limit = list.lease.min(list.items.capacity()).min(list.hold_limit);
+            list.refresh_push_limit();
+            // Relaxed: a hint, read without the handshake.
+            self.keeps.store(list.keeps_for_itself(), Ordering::Relaxed);
             result
         })
     }
@@ -197,6 +324,59 @@ impl<T> LocalShard<T> {
         // the closure runs no user code.
         self.list
             .with_mut(|list| std::mem::take(unsafe { &mut (*list).items }))
+    }
+}
+
+/// The lists of several shards, taken over from their owners through the handshake (see
+/// [`LocalShard`]): while this lives, no owner is in a section of any of them, and an owner
+/// that tries to enter one waits until this drops.
+pub(crate) struct Reclaim<'a, T> {
+    /// Each shard with its `reclaim_lock` held, in the order they were locked.
+    held: Vec<(&'a LocalShard<T>, MutexGuard<'a, ()>)>,
+}
+
+impl<'a, T> Reclaim<'a, T> {
+    /// Takes over every list of `shards` at once, with one heavy barrier for all of them.
+    ///
+    /// The locks are taken in the order `shards` gives, which must be one order for every
+    /// reclaimer of the pool (the `ThreadLocal`'s slot order), so two reclaimers never wait on
+    /// each other in a circle. The caller holds no section of its own while this runs.
+    pub(crate) fn begin(shards: impl Iterator<Item = &'a LocalShard<T>>) -> Self {
+        let mut held = Vec::new();
+        for shard in shards {
+            // Guards `()`: no poison to mind.
+            let lock = shard.reclaim_lock.lock().unwrap_or_else(|e| e.into_inner());
+            // Relaxed: the heavy half below orders it before the loads of `busy`.
+            shard.reclaimed.store(true, Ordering::Relaxed);
+            held.push((shard, lock));
+        }
+        if !held.is_empty() {
+            barrier::heavy();
+        }
+        for (shard, _) in &held {
+            // A section runs no user code and waits on nothing a reclaimer holds, so it ends
+            // soon; Acquire makes its work visible here.
+            let mut turn = 0;
+            while shard.busy.load(Ordering::Acquire) {
+                spin_wait(&mut turn);
+            }
+        }
+        Reclaim { held }
+    }
+
+    /// Runs `f` on each list taken over, then brings its `push_limit` up to date; `f` runs no
+    /// user code (it may move elements out, and must not drop them).
+    pub(crate) fn for_each(&mut self, mut f: impl FnMut(&mut LocalList<T>)) {
+        for (shard, _) in &self.held {
+            shard.list.with_mut(|list| {
+                // SAFETY: this reclaimer holds the shard's lock, set `reclaimed` while holding
+                // it, passed the heavy half and then read `busy` clear (`begin`): the type's
+                // invariant gives it the list, and `f` runs no user code.
+                let list = unsafe { &mut *list };
+                f(list);
+                list.refresh_push_limit();
+            });
+        }
     }
 }
 
@@ -212,8 +392,8 @@ mod tests {
     fn push(shard: &LocalShard<String>, value: &str) -> bool {
         let mut value = ManuallyDrop::new(String::from(value));
         // SAFETY: this thread made the shard and is its only user; `value` is a live local
-        // that nothing else uses, at generation 0, the shard's own.
-        let kept = unsafe { shard.push_from(&*value, 0) };
+        // that nothing else uses.
+        let kept = unsafe { shard.push_from(&*value) };
         if !kept {
             // SAFETY: the list did not take it, so it is still ours, dropped once.
             unsafe { ManuallyDrop::drop(&mut value) };
@@ -270,16 +450,20 @@ mod tests {
     }
 
     /// What the hot path reads and writes lies in the shard's first two 64-byte lines: the
-    /// list's hot fields in the first, the `get` and `put` counters in the second.
+    /// handshake's flags and the list's hot fields in the first, the `get` and `put` counters
+    /// in the second.
     #[test]
     fn the_hot_path_touches_two_cache_lines() {
         use std::mem::offset_of;
+        type Shard = LocalShard<Vec<u8>>;
         type List = LocalList<Vec<u8>>;
+        let list = offset_of!(Shard, list);
         let hot_end = [
-            offset_of!(List, items) + std::mem::size_of::<Vec<u8>>(),
-            offset_of!(List, push_limit) + 8,
-            offset_of!(List, generation) + 8,
-            offset_of!(List, low_water) + 8,
+            offset_of!(Shard, busy) + 1,
+            offset_of!(Shard, reclaimed) + 1,
+            list + offset_of!(List, items) + std::mem::size_of::<Vec<u8>>(),
+            list + offset_of!(List, push_limit) + 8,
+            list + offset_of!(List, low_water) + 8,
         ];
         assert!(hot_end.iter().all(|&end| end <= 64), "{hot_end:?}");
         let stats = offset_of!(LocalShard<Vec<u8>>, stats);
@@ -293,5 +477,100 @@ mod tests {
                 "a counter at {at}"
             );
         }
+    }
+}
+
+/// Model-checks the handshake itself: `scripts/loom.sh handshake`. The list sits in a loom cell,
+/// so loom reports any access of the owner's that is not ordered with the reclaimer's.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use std::mem::ManuallyDrop;
+
+    use loom::sync::Arc;
+
+    use super::{LocalShard, Reclaim};
+
+    /// The owner's hot-path pop, then a hot-path push of the same element (each falling back
+    /// to the slow path's section when a reclaimer's mark is up), against a reclaimer that
+    /// takes every idle element and unused unit: the element is in exactly one place at the
+    /// end, and the units with it.
+    #[test]
+    fn handshake_owner_pop_and_push_against_a_reclaim() {
+        loom::model(|| {
+            let shard = Arc::new(LocalShard::<u32>::new());
+            // SAFETY: the model's main thread is the shard's owner throughout.
+            unsafe {
+                shard.with_list(|list| {
+                    list.lease = 2;
+                    list.items.reserve(2);
+                    list.items.push(7);
+                })
+            };
+            let reclaimer = {
+                let shard = Arc::clone(&shard);
+                loom::thread::spawn(move || {
+                    let (mut taken, mut units) = (Vec::new(), 0);
+                    Reclaim::begin(std::iter::once(&*shard)).for_each(|list| {
+                        units += list.lease;
+                        taken.append(&mut list.items);
+                        list.lease = 0;
+                    });
+                    (taken, units)
+                })
+            };
+            // SAFETY: this thread owns the shard; the closures run no user code.
+            let popped = unsafe { shard.pop().or_else(|| shard.with_list(|list| list.pop())) };
+            let mut back = 0;
+            if let Some(element) = popped {
+                let element = ManuallyDrop::new(element);
+                // SAFETY: as above; `element` is this thread's own, and moved out if kept.
+                let kept = unsafe { shard.push_from(&*element) }
+                    || unsafe {
+                        shard.with_list(|list| {
+                            let room = list.items.len() < list.lease;
+                            if room {
+                                list.items.push(*element);
+                            }
+                            room
+                        })
+                    };
+                back = usize::from(!kept);
+            }
+            let (taken, units) = reclaimer.join().unwrap();
+            // SAFETY: the reclaimer has been joined; this thread owns the shard.
+            let (listed, lease) =
+                unsafe { shard.with_list(|list| (list.items.clone(), list.lease)) };
+            assert_eq!(
+                taken.len() + listed.len() + back,
+                1,
+                "{taken:?} {listed:?} {back}"
+            );
+            assert!(listed.len() <= lease);
+            assert_eq!(units + lease, 2, "units created or lost");
+        });
+    }
+
+    /// Two reclaimers at once over two shards, locking in one order: neither waits on the
+    /// other forever, and each list is worked on by one of them at a time.
+    #[test]
+    fn handshake_two_reclaimers_over_two_lists() {
+        loom::model(|| {
+            let shards = Arc::new([LocalShard::<u32>::new(), LocalShard::<u32>::new()]);
+            let reclaimers: Vec<_> = (0..2)
+                .map(|_| {
+                    let shards = Arc::clone(&shards);
+                    loom::thread::spawn(move || {
+                        Reclaim::begin(shards.iter()).for_each(|list| list.lease += 1);
+                    })
+                })
+                .collect();
+            for reclaimer in reclaimers {
+                reclaimer.join().unwrap();
+            }
+            for shard in shards.iter() {
+                // SAFETY: both reclaimers have been joined; this thread stands for the owner.
+                assert_eq!(unsafe { shard.with_list(|list| list.lease) }, 2);
+            }
+        });
     }
 }

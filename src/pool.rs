@@ -67,10 +67,8 @@ use crate::stats::Stats;
 /// A `static` is never dropped, so the pool's last handle never drops either: at process exit
 /// its idle elements are not handed to the close callback (their memory simply goes with the
 /// process). If the callback must see them (to flush or log), call [`clear`](Self::clear) at
-/// shutdown, once the threads that use the pool are joined (`JoinHandle::join` returns after
-/// a thread's exit handlers ran, which move its idle elements to the global shard; leaving a
-/// `thread::scope` does not wait for them). Elements idle in the list of a thread still
-/// running are closed by that thread at its next use of the pool, or when it exits.
+/// shutdown, once the threads that use the pool have stopped using it: it closes what every
+/// thread's list and the global shard hold, whether those threads still run or not.
 ///
 /// Elements must be `Send` (they move between threads through the global shard):
 ///
@@ -223,7 +221,7 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
         }
         // SAFETY: `ThreadLocal::get` returned the current thread's slot, so this thread owns
         // the shard.
-        let element = unsafe { shard.pop(shared.generations.current()) }?;
+        let element = unsafe { shard.pop() }?;
         shard.stats.get.bump();
         Some(element)
     }
@@ -241,7 +239,7 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
             && let Some(shard) = shared.locals.get()
             // SAFETY: `ThreadLocal::get` returned the current thread's slot, so this thread
             // owns the shard.
-            && let Some(element) = unsafe { shard.pop(shared.generations.current()) }
+            && let Some(element) = unsafe { shard.pop() }
             && let Some(element) = shared.validate(element)
         {
             shard.stats.get.bump();
@@ -307,7 +305,7 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
         if let Some(shard) = shared.locals.get()
             // SAFETY: `ThreadLocal::get` returned the current thread's slot, so this thread
             // owns the shard; `slot` is the caller's, as `push_from` requires.
-            && unsafe { shard.push_from(&**slot, shared.generations.current()) }
+            && unsafe { shard.push_from(&**slot) }
         {
             shard.stats.put.bump();
             return true;
@@ -450,26 +448,30 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
         self.shared.prefill(count)
     }
 
-    /// Closes every idle element the pool holds.
+    /// Closes every idle element the pool holds, in every thread's list and the global shard,
+    /// before it returns; the calling thread runs the close callback on each.
     ///
-    /// Exactly when each element is closed, since only its own thread may touch a thread's
-    /// list:
-    /// - the global shard's elements and the calling thread's list: before `clear` returns;
-    /// - another thread's list: by that thread, at its first `get`, `put`, `checkout` (or
-    ///   guard drop) on this pool that happens after `clear` returned, or when it exits if it
-    ///   never uses the pool again;
-    /// - an element moving between a list and the global shard while `clear` runs may escape
-    ///   it and stays idle.
-    ///
-    /// Counted as `evicted` and `closed`.
+    /// Other threads' lists are reached whether their threads use the pool again or not,
+    /// through a handshake that costs their hot paths two plain stores and a load per call
+    /// (`docs/design.md`, "Reaching into other threads' lists"). An element given back while
+    /// `clear` runs may stay idle; so may one given back by a thread that is exiting. Counted
+    /// as `evicted` and `closed`.
     ///
     /// ```
     /// let pool = cachepool::CachePool::new(String::new);
-    /// let (a, b) = (pool.get(), pool.get());
-    /// pool.put(a);
-    /// pool.put(b);
-    /// pool.clear();
-    /// assert_eq!(pool.stats().idle, 0);
+    /// let other = pool.clone();
+    /// let (cached, clear_done) = (std::sync::Barrier::new(2), std::sync::Barrier::new(2));
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| {
+    ///         other.put(other.get()); // idle in that thread's list
+    ///         cached.wait();
+    ///         clear_done.wait(); // alive, and never using the pool again
+    ///     });
+    ///     cached.wait();
+    ///     pool.clear();
+    ///     assert_eq!(pool.stats().idle, 0); // that thread's list too
+    ///     clear_done.wait();
+    /// });
     /// ```
     pub fn clear(&self) {
         self.shared.clear();
@@ -477,12 +479,16 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
 
     /// Closes the idle elements no checkout has used since before the previous `trim()`: call
     /// it from a timer, and a burst's extra elements are given back within two periods (the
-    /// two generations of Go's `sync.Pool` victim cache).
+    /// two generations of Go's `sync.Pool` victim cache), or let
+    /// [`Builder::idle_timeout`](crate::Builder::idle_timeout) call it for you.
     ///
-    /// As with [`clear`](Self::clear), the global shard and the calling thread's list are
-    /// trimmed before `trim` returns, another thread's list at its next use of the pool (so an
-    /// element counts as used until its thread sees the `trim()`). Counted as `trimmed`,
-    /// `evicted` and `closed`.
+    /// As with [`clear`](Self::clear), every thread's list (including those of threads that
+    /// stay alive and never use the pool again) and the global shard are trimmed before `trim`
+    /// returns, and the calling thread runs the close callback. In a list, the elements that
+    /// no checkout reached since the previous `trim()` are closed; in the global shard, the
+    /// batches that arrived before it (an element that moves between a list and the global
+    /// shard while a period runs may stay one period more). Counted as `trimmed`, `evicted`
+    /// and `closed`.
     ///
     /// ```
     /// let pool = cachepool::CachePool::new(String::new);

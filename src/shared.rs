@@ -10,11 +10,11 @@
 use crossbeam_utils::CachePadded;
 
 use crate::budget::Budget;
-use crate::generation::Generations;
 use crate::global::GlobalShard;
+use crate::idle_timeout::{self, TrimIdle};
 use crate::local::LocalShard;
 use crate::stats::{Counter, ShardStats, Stats};
-use crate::sync::ThreadLocal;
+use crate::sync::{AtomicU64, ThreadLocal};
 use crate::user_code::{Eviction, Hooks};
 
 /// Sizes fixed when the pool is built.
@@ -33,9 +33,8 @@ pub(crate) struct Limits {
 pub(crate) struct Shared<T: Send + 'static> {
     /// Each thread's free list and counters, each shard on cache lines of its own.
     pub(crate) locals: ThreadLocal<CachePadded<LocalShard<T>>>,
-    /// On lines of its own: every hot path reads it, and only `clear()`, `trim()` and a
-    /// request for budget write it.
-    pub(crate) generations: CachePadded<Generations>,
+    /// The number of `trim()` calls so far: the clock that ages the global shard's batches.
+    pub(crate) trims: AtomicU64,
     pub(crate) hooks: Hooks<T>,
     pub(crate) limits: Limits,
     /// On lines of its own: written on every lease and release, next to the read-mostly
@@ -45,18 +44,21 @@ pub(crate) struct Shared<T: Send + 'static> {
     /// Counters for work done where the thread has no list of its own (a thread that is
     /// exiting, or a pool without thread lists); written by any thread, with read-modify-writes.
     orphan_stats: ShardStats,
+    /// The pool's key in the idle-timeout thread's schedule, if it asked for a timeout.
+    idle_key: Option<u64>,
 }
 
 impl<T: Send + 'static> Shared<T> {
-    pub(crate) fn new(hooks: Hooks<T>, limits: Limits) -> Self {
+    pub(crate) fn new(hooks: Hooks<T>, limits: Limits, idle_key: Option<u64>) -> Self {
         Shared {
             locals: ThreadLocal::new(),
-            generations: CachePadded::new(Generations::new()),
+            trims: AtomicU64::new(0),
             hooks,
             limits,
             budget: CachePadded::new(Budget::new(limits.pool_size)),
             global: GlobalShard::new(),
             orphan_stats: ShardStats::default(),
+            idle_key,
         }
     }
 
@@ -85,12 +87,21 @@ impl<T: Send + 'static> Shared<T> {
     }
 }
 
+impl<T: Send + 'static> TrimIdle for Shared<T> {
+    fn trim_idle(&self) {
+        self.trim();
+    }
+}
+
 impl<T: Send + 'static> Drop for Shared<T> {
     /// Closes every idle element exactly once: each thread's list, then the global shard. A
     /// close callback that panics does not stop the others, and its panic does not leave this
     /// drop (the last handle may be dropped in a thread-local destructor, where a panic would
     /// abort the process); the panic hook has reported it.
     fn drop(&mut self) {
+        if let Some(key) = self.idle_key {
+            idle_timeout::unregister(key);
+        }
         let mut idle = Vec::new();
         for shard in self.locals.iter_mut() {
             idle.append(&mut shard.take_items());

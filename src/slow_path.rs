@@ -1,9 +1,10 @@
-//! Every get and put the hot path does not serve: a thread's first use of the pool, a list
-//! behind the pool's generation, an empty list, a full lease, a thread without a list, and
-//! the flush of a thread's list when it exits.
+//! Every get and put the hot path does not serve: a thread's first use of the pool, a list a
+//! reclaimer has been at, an empty list, a full lease, a thread without a list, and the flush
+//! of a thread's list when it exits.
 //!
 //! Elements and budget move here, between a thread's list, the global shard and the shared
-//! budget, in batches; `docs/design.md` explains where a returned element goes.
+//! budget, in batches, and from other threads' lists when neither has what a thread needs
+//! (see [`crate::reclaim`]); `docs/design.md` explains where a returned element goes.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Weak};
@@ -11,12 +12,11 @@ use std::sync::{Arc, Weak};
 use crossbeam_utils::CachePadded;
 
 use crate::error::CachePoolGeneratorError;
-use crate::generation::{CatchUp, Event};
 use crate::global::{Batch, Elements};
 use crate::local::{LocalList, LocalShard};
 use crate::shared::{Limits, Shared};
+use crate::sync::Ordering::Relaxed;
 use crate::thread_exit::{self, FlushOnExit};
-use crate::user_code::{Eviction, Stale};
 
 /// The most elements the list of a thread that gives back more than it takes holds before
 /// they move to the global shard, and so the size of the batches it moves them in.
@@ -38,14 +38,14 @@ pub(crate) const UNITS_AT_ONCE: usize = 16;
 enum Source {
     ThisThread,
     GlobalShard,
+    OtherThread,
 }
 
 impl<T: Send + 'static> Shared<T> {
-    /// The current thread's shard, registered for flushing at thread exit and caught up with
-    /// the pool's generation, with what catching up took out of its list (for the caller to
-    /// close once its own element is safe); `None` when this thread must not cache elements in
-    /// a list of its own (it is exiting, or the pool has no thread lists).
-    pub(crate) fn home(self: &Arc<Self>) -> Option<(&LocalShard<T>, Option<Stale<'_, T>>)> {
+    /// The current thread's shard, registered for flushing at thread exit; `None` when this
+    /// thread must not cache elements in a list of its own (it is exiting, or the pool has no
+    /// thread lists).
+    pub(crate) fn home(self: &Arc<Self>) -> Option<&LocalShard<T>> {
         if self.limits.thread_capacity == 0 {
             return None;
         }
@@ -88,105 +88,90 @@ impl<T: Send + 'static> Shared<T> {
                 })
             };
         }
-        Some((shard, self.catch_up(shard)))
-    }
-
-    /// Brings the current thread's list up to the pool's generation: takes out what the
-    /// `clear()` or `trim()` calls since it last caught up ask to close, and gives back their
-    /// budget along with every unit the list holds beyond its remaining idle elements (so that a
-    /// thread that found the budget spent gets the units other threads reserved and did not
-    /// use). The elements are closed when the returned [`Stale`] drops, which each caller does
-    /// once its own element is safe (a close callback that panics must not take that element
-    /// down too); the first panic of a close callback then propagates.
-    fn catch_up(&self, shard: &LocalShard<T>) -> Option<Stale<'_, T>> {
-        // SAFETY: `shard` is the current thread's slot (the caller's obligation); the closure
-        // moves elements out and runs no user code.
-        let (stale, units) = unsafe {
-            shard.with_list(|list| {
-                let (current, action) = self.generations.catch_up(list.generation);
-                let (count, why) = match action {
-                    CatchUp::Current => return (None, 0),
-                    CatchUp::Clear => (list.items.len(), Eviction::Cleared),
-                    CatchUp::Trim => (list.low_water.min(list.items.len()), Eviction::Trimmed),
-                    CatchUp::Release => (0, Eviction::Cleared),
-                };
-                // The oldest elements are at the bottom: those are the ones nobody used.
-                let elements: Vec<T> = list.items.drain(..count).collect();
-                let units = list.lease - list.items.len();
-                list.lease = list.items.len();
-                list.generation = current;
-                list.low_water = list.items.len();
-                let stale = (!elements.is_empty()).then_some(Stale {
-                    shared: self,
-                    elements,
-                    why,
-                });
-                (stale, units)
-            })
-        };
-        self.budget.release(units);
-        stale
+        Some(shard)
     }
 
     /// The next idle element for this thread: from its list, else a batch from the global
-    /// shard moved into its list.
+    /// shard moved into its list, else a batch taken from other threads' lists.
     fn take_idle(&self, shard: &LocalShard<T>) -> Option<(T, Source)> {
-        let generation = self.generations.current();
-        // SAFETY: `shard` is the current thread's slot (the caller's obligation); `pop` and
-        // the closure below move elements and count units, and run no user code.
-        if let Some(element) = unsafe { shard.pop(generation) } {
+        // The hot path may have found the list empty, or a reclaimer's mark (after a section
+        // of the slow path, the list is the owner's again).
+        // SAFETY: `shard` is the current thread's slot (the caller's obligation); the closures
+        // below move elements and count units, and run no user code.
+        if let Some(element) = unsafe { shard.with_list(LocalList::pop) } {
             return Some((element, Source::ThisThread));
         }
-        let batch = self.global.pop()?;
+        if let Some(batch) = self.global.pop() {
+            // SAFETY: as above.
+            let (element, unneeded) = unsafe {
+                shard.with_list(|list| {
+                    let unneeded = self.give_back_unused(list);
+                    list.lease += batch.elements.len();
+                    batch.elements.move_into(&mut list.items);
+                    let element = list.items.pop();
+                    list.low_water = list.items.len();
+                    (element, unneeded)
+                })
+            };
+            self.budget.release(unneeded);
+            return element.map(|element| (element, Source::GlobalShard));
+        }
+        let stolen = self.steal_idle(shard);
+        if stolen.is_empty() {
+            return None;
+        }
         // SAFETY: as above.
-        let (element, unneeded) = unsafe {
+        let element = unsafe {
             shard.with_list(|list| {
-                // The list ran dry, so the thread takes more than it gives back: its unused
-                // lease would only stop other threads from caching. It gives it back once it
-                // amounts to `UNITS_AT_ONCE`, so that a taker and a giver (a pipeline) share
-                // one write to the budget per that many elements, not one per batch.
-                let unused = list.lease - list.items.len();
-                let unneeded = if unused >= self.units_at_once() {
-                    unused
-                } else {
-                    0
-                };
-                list.lease = list.items.len() + (unused - unneeded) + batch.elements.len();
-                batch.elements.move_into(&mut list.items);
+                // Each stolen element brings its unit of budget along.
+                list.lease += stolen.len();
+                list.items.extend(stolen);
                 let element = list.items.pop();
                 list.low_water = list.items.len();
-                (element, unneeded)
+                element
             })
         };
-        self.budget.release(unneeded);
-        element.map(|element| (element, Source::GlobalShard))
+        element.map(|element| (element, Source::OtherThread))
     }
 
-    /// `get` when the hot path found nothing: the thread's list (after catching up), the
-    /// global shard, else the generator.
+    /// The unused units of a list that ran dry, if they amount to [`UNITS_AT_ONCE`] (or a
+    /// batch), taken off its lease for the caller to give back: the thread takes more than it
+    /// gives back, so they would only stop other threads from caching, and giving them back in
+    /// that many at once lets a taker and a giver (a pipeline) share one write to the budget per
+    /// that many elements, not one per batch.
+    fn give_back_unused(&self, list: &mut LocalList<T>) -> usize {
+        let unused = list.unused_units();
+        if unused < self.units_at_once() {
+            return 0;
+        }
+        list.lease -= unused;
+        unused
+    }
+
+    /// `get` when the hot path found nothing: the thread's list, the global shard, other
+    /// threads' lists, else the generator.
     #[cold]
     pub(crate) fn get_slow(self: &Arc<Self>) -> Result<T, CachePoolGeneratorError> {
-        let Some((shard, stale)) = self.home() else {
+        let Some(shard) = self.home() else {
             return self.get_passing_through();
         };
-        // Nothing is held yet, so a close callback that panics here loses nothing.
-        drop(stale);
         while let Some((element, source)) = self.take_idle(shard) {
             if let Some(element) = self.validate(element) {
                 shard.stats.get.bump();
-                if source == Source::GlobalShard {
-                    shard.stats.hits_global.bump();
+                match source {
+                    Source::ThisThread => {}
+                    Source::GlobalShard => shard.stats.hits_global.bump(),
+                    Source::OtherThread => shard.stats.hits_stolen.bump(),
                 }
                 return Ok(element);
             }
         }
-        // Nothing idle anywhere: as above, a thread whose list ran dry gives back its unused
-        // lease.
+        // Nothing idle anywhere: a thread whose list ran dry gives back its unused lease.
         // SAFETY: `shard` is the current thread's slot; the closure runs no user code.
         let unneeded = unsafe {
             shard.with_list(|list| {
-                let unneeded = list.lease - list.items.len();
-                list.lease = list.items.len();
+                let unneeded = list.unused_units();
+                list.lease -= unneeded;
                 unneeded
             })
         };
@@ -197,21 +182,29 @@ impl<T: Send + 'static> Shared<T> {
     }
 
     /// `put` when the hot path could not keep the element: see
-    /// [`keep_or_close`](Self::keep_or_close).
+    /// [`try_keep`](Self::try_keep). When the budget is spent while other threads hold units
+    /// they do not use, they are taken from them first (see [`crate::reclaim`]); only a pool
+    /// whose budget is all in use closes the element.
     #[cold]
     pub(crate) fn put_slow(self: &Arc<Self>, element: T) {
-        let Some((shard, stale)) = self.home() else {
+        let Some(shard) = self.home() else {
             return self.put_passing_through(element);
         };
-        self.keep_or_close(shard, element);
-        // Only now that `element` is stored or closed: a close callback that panics on a stale
-        // element must not take the element being put down with it. (Should storing or closing
-        // it panic, `stale` closes its elements as the panic unwinds.)
-        drop(stale);
+        let mut element = match self.try_keep(shard, element) {
+            Ok(()) => return shard.stats.put.bump(),
+            Err(element) => element,
+        };
+        if self.take_unused_units(shard) {
+            element = match self.try_keep(shard, element) {
+                Ok(()) => return shard.stats.put.bump(),
+                Err(element) => element,
+            };
+        }
+        self.close(element);
     }
 
-    /// The rest of `put_slow`, on the thread's caught-up list, whose lease (or buffer) is
-    /// full. What happens depends on where this thread's elements go:
+    /// The rest of `put_slow`, on the thread's list, whose lease (or buffer) is full, or which
+    /// a reclaimer has been at. What happens depends on where this thread's elements go:
     ///
     /// - A thread that gives back more than it takes (the consumer end of a pipeline) has no
     ///   use for the elements it keeps: they move to the global shard, where the threads that
@@ -220,10 +213,8 @@ impl<T: Send + 'static> Shared<T> {
     ///   to a batch), so that a thread holds little budget it does not use; a full list spills
     ///   its oldest batch to the global shard.
     ///
-    /// When the budget is spent the element is closed, and if the pool's idle elements are
-    /// clearly fewer than `pool_size` (the rest of the budget is reserved by threads and not
-    /// used), the other threads are asked to give back what they do not use.
-    fn keep_or_close(&self, shard: &LocalShard<T>, element: T) {
+    /// Returns the element if there was no unit of budget for it.
+    fn try_keep(&self, shard: &LocalShard<T>, element: T) -> Result<(), T> {
         let Limits {
             thread_capacity,
             batch,
@@ -234,11 +225,11 @@ impl<T: Send + 'static> Shared<T> {
         // budget and sends the spilled batch (allocating it), and runs no user code. Spilling
         // from inside means a spilled element is always in the list or the global shard, where
         // another thread can find it, never in between.
-        let kept = unsafe {
+        unsafe {
             shard.with_list(|list| {
                 let len = list.items.len();
                 if len < list.lease.min(list.hold_limit) {
-                    // The buffer was full, or the list just caught up: there is room.
+                    // The buffer was full, or a reclaimer left room: there is room.
                     list.items.push(element);
                     return Ok(());
                 }
@@ -272,27 +263,21 @@ impl<T: Send + 'static> Shared<T> {
                     list.low_water = list.low_water.saturating_sub(spill);
                     self.spill(list.items.drain(..spill));
                 }
-                let leased = self.budget.lease(want);
-                list.lease += leased;
-                if leased > 0 {
+                if list.unused_units() == 0 {
+                    list.lease += self.budget.lease(want);
+                }
+                if list.unused_units() > 0 {
                     list.items.push(element);
                     Ok(())
                 } else {
                     Err(element)
                 }
             })
-        };
-        match kept {
-            Ok(()) => shard.stats.put.bump(),
-            Err(element) => {
-                self.ask_for_budget(shard);
-                self.close(element);
-            }
         }
     }
 
-    /// `keep_or_close` on the list of a thread that gives back more than it takes: its list
-    /// holds at most [`GIVER_BATCH`] elements (its `hold_limit` stops the hot path there), which
+    /// `try_keep` on the list of a thread that gives back more than it takes: its list holds
+    /// at most [`GIVER_BATCH`] elements (its `hold_limit` stops the hot path there), which
     /// then move to the global shard as one batch. The lease is taken [`UNITS_AT_ONCE`] units
     /// at a time, so that the budget is written once per that many elements. Returns the
     /// element if there was no unit for it.
@@ -305,10 +290,10 @@ impl<T: Send + 'static> Shared<T> {
             list.low_water = 0;
             self.spill(list.items.drain(..));
         }
-        if list.items.len() == list.lease {
+        if list.unused_units() == 0 {
             list.lease += self.budget.lease(self.units_at_once());
         }
-        if list.items.len() < list.lease {
+        if list.unused_units() > 0 {
             list.items.push(element);
             Ok(())
         } else {
@@ -320,24 +305,6 @@ impl<T: Send + 'static> Shared<T> {
     /// the slack of a few threads.
     fn units_at_once(&self) -> usize {
         UNITS_AT_ONCE.min(self.limits.batch)
-    }
-
-    /// A put on this thread found the budget spent. If the pool's idle elements leave more
-    /// than a batch of `pool_size` unaccounted for, threads hold budget they do not use: start
-    /// a generation that makes each list give its unused budget back at its next use of the
-    /// pool. At most once per generation per thread, and never on a pool that is simply full.
-    #[cold]
-    fn ask_for_budget(&self, shard: &LocalShard<T>) {
-        let generation = self.generations.current();
-        // SAFETY: `shard` is the current thread's slot; the closure runs no user code.
-        let asked = unsafe { shard.with_list(|list| list.asked_at == generation) };
-        if asked || self.stats().idle + self.limits.batch >= self.limits.pool_size {
-            return;
-        }
-        self.generations.advance(Event::BudgetRequest);
-        let asked_at = self.generations.current();
-        // SAFETY: as above.
-        unsafe { shard.with_list(|list| list.asked_at = asked_at) };
     }
 
     /// `get` for a thread without a list: straight from the global shard, else the generator.
@@ -374,7 +341,10 @@ impl<T: Send + 'static> Shared<T> {
     pub(crate) fn spill(&self, elements: impl ExactSizeIterator<Item = T>) {
         self.global.push(Batch {
             elements: Elements::collect(elements),
-            trims: self.generations.trims(),
+            // Relaxed: a stamp one trim too old or too young only moves a batch's trimming by
+            // one period, which `trim()`'s documentation allows for elements moving while it
+            // runs.
+            trims: self.trims.load(Relaxed),
         });
     }
 }
@@ -384,10 +354,6 @@ impl<T: Send + 'static> FlushOnExit for Shared<T> {
         let Some(shard) = self.locals.get() else {
             return;
         };
-        // What a `clear()` or `trim()` asked of this list is taken out first, so that the global
-        // shard does not receive elements that should have been closed; they are closed last,
-        // once the rest is safe in the global shard.
-        let stale = self.catch_up(shard);
         // SAFETY: `shard` is the current thread's slot; the closure moves the elements out
         // and runs no user code.
         let (items, unused) = unsafe {
@@ -404,52 +370,6 @@ impl<T: Send + 'static> FlushOnExit for Shared<T> {
         if !items.is_empty() {
             self.spill(items.into_iter());
         }
-        drop(stale);
-    }
-}
-
-#[cfg(all(test, not(loom)))]
-mod tests {
-    use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-
-    use crate::CachePool;
-
-    /// What a list's catch-up took out is closed even when a panic unwinds past it before it
-    /// is closed: in `put_slow`, the close callback of the element being put can panic there.
-    /// Through the public API that takes a race (another thread leasing the units the catch-up
-    /// just gave back), so this takes the catch-up's result directly.
-    #[test]
-    fn stale_elements_are_closed_when_a_panic_unwinds_past_them() {
-        let closed = Arc::new(AtomicUsize::new(0));
-        let counter = Arc::clone(&closed);
-        let pool = CachePool::builder(|| 0u32)
-            .close_callback(move |_| {
-                counter.fetch_add(1, Relaxed);
-            })
-            .pool_size(4)
-            .thread_capacity(4)
-            .build();
-        let (a, b) = (pool.get(), pool.get());
-        pool.put(a);
-        pool.put(b);
-        // Another thread's clear() leaves this thread's list of two behind.
-        std::thread::scope(|s| {
-            s.spawn(|| pool.clear());
-        });
-        let (_, stale) = pool.shared.home().expect("this thread has a list");
-        assert_eq!(stale.as_ref().map(|s| s.elements.len()), Some(2));
-        assert_eq!(closed.load(Relaxed), 0);
-
-        let unwound = catch_unwind(AssertUnwindSafe(|| {
-            let _stale = stale;
-            resume_unwind(Box::new("a close callback panicking in put_slow"));
-        }));
-        assert!(unwound.is_err());
-        assert_eq!(closed.load(Relaxed), 2);
-        let stats = pool.stats();
-        assert_eq!((stats.idle, stats.evicted, stats.closed), (0, 2, 2));
     }
 }
 
@@ -532,10 +452,10 @@ mod loom_tests {
     }
 
     /// Runs `work` on a new model thread, with a handle of its own to `pool`.
-    fn spawn_with(
+    fn spawn_with<R: Send + 'static>(
         pool: &Arc<CachePool<u32>>,
-        work: impl FnOnce(&CachePool<u32>) + Send + 'static,
-    ) -> loom::thread::JoinHandle<()> {
+        work: impl FnOnce(&CachePool<u32>) -> R + Send + 'static,
+    ) -> loom::thread::JoinHandle<R> {
         let pool = Arc::clone(pool);
         loom::thread::spawn(move || work(&pool))
     }
@@ -548,29 +468,129 @@ mod loom_tests {
         assert_each_closed_once(ledger);
     }
 
-    /// `clear()` on one thread while another thread's `put` catches its list up: whichever
-    /// sees the clear's generation first, the element cleared is closed once, the one put is
-    /// kept or closed once, and the budget comes back whole.
+    /// `clear()` on one thread, which takes the other thread's list over, while that thread
+    /// puts an element back: the element idle before the clear is closed before `clear`
+    /// returns, the one put is kept or closed once, and the budget comes back whole.
     #[test]
-    fn clear_against_a_put_catching_up() {
+    fn clear_against_a_put() {
         loom::model(|| {
             let (pool, ledger) = tracked_pool(2, 2);
             let (cleared, kept) = (pool.get(), pool.get());
             pool.put(cleared);
             let pool = Arc::new(pool);
-            let clearer = spawn_with(&pool, CachePool::clear);
+            let clearer = spawn_with(&pool, |pool| {
+                pool.clear();
+                pool.stats().evicted
+            });
             pool.put(kept);
-            clearer.join().unwrap();
-            // This thread's next use of the pool catches its list up with the clear, if the
-            // put did not.
-            drop(pool.checkout());
+            let evicted = clearer.join().unwrap();
+            assert!(
+                evicted >= 1,
+                "the element idle before the clear is closed by it"
+            );
             let stats = pool.stats();
             assert_eq!(stats.checked_out, 0);
             assert_eq!(stats.new, stats.idle as u64 + stats.closed);
-            assert!(
-                stats.evicted >= 1,
-                "the element idle before the clear is closed"
-            );
+            drop_and_check(pool, &ledger);
+        });
+    }
+
+    /// `trim()` from two threads at once over a third thread's list, with the owner away:
+    /// the two reclaims take the list one after the other; the elements that sat idle through
+    /// both periods are closed once each and the budget balances.
+    #[test]
+    fn trim_from_two_threads() {
+        loom::model(|| {
+            let (pool, ledger) = tracked_pool(2, 2);
+            let (a, b) = (pool.get(), pool.get());
+            pool.put(a);
+            pool.put(b);
+            let pool = Arc::new(pool);
+            let trimmers: Vec<_> = (0..2).map(|_| spawn_with(&pool, CachePool::trim)).collect();
+            for trimmer in trimmers {
+                trimmer.join().unwrap();
+            }
+            // Two trims with no checkout between them: both elements sat through a period.
+            assert_eq!(pool.stats().trimmed, 2);
+            drop_and_check(pool, &ledger);
+        });
+    }
+
+    /// A thread's exit flush (here called where its exit hooks would) against a `clear()` on
+    /// another thread that takes the exiting thread's list over: each element ends in the
+    /// global shard or closed, never both, and the budget balances.
+    #[test]
+    fn exit_flush_against_a_reclaim() {
+        loom::model(|| {
+            let (pool, ledger) = tracked_pool(4, 4);
+            let pool = Arc::new(pool);
+            let exiting = spawn_with(&pool, |pool| {
+                pool.put(pool.get());
+                pool.shared.flush_current_thread();
+            });
+            pool.clear();
+            exiting.join().unwrap();
+            drop_and_check(pool, &ledger);
+        });
+    }
+
+    /// A `clear()` on a thread that holds a handle, against the drop of the other handle:
+    /// whichever drops last closes what is left; every element is closed exactly once.
+    #[test]
+    fn a_reclaim_against_the_pool_drop() {
+        loom::model(|| {
+            let (pool, ledger) = tracked_pool(2, 2);
+            pool.put(pool.get());
+            let pool = Arc::new(pool);
+            let clearer = spawn_with(&pool, |pool| {
+                pool.put(pool.get());
+                pool.clear();
+            });
+            drop(pool);
+            clearer.join().unwrap();
+            assert_each_closed_once(&ledger);
+        });
+    }
+
+    /// A put that finds the budget spent takes the unit another thread holds and does not
+    /// use, while that thread may be giving its element back: no unit is created or lost, and
+    /// the put is kept whenever a unit was unused.
+    #[test]
+    fn a_starving_put_takes_unused_units() {
+        loom::model(|| {
+            let (pool, ledger) = tracked_pool(1, 1);
+            let pool = Arc::new(pool);
+            // This thread leases the pool's one unit for an element it has out.
+            let out = pool.get();
+            pool.put(out);
+            let out = pool.get();
+            let starving = spawn_with(&pool, |pool| pool.put(pool.get()));
+            pool.put(out);
+            starving.join().unwrap();
+            let stats = pool.stats();
+            assert_eq!(stats.idle, 1, "one of the two puts is kept: {stats}");
+            drop_and_check(pool, &ledger);
+        });
+    }
+
+    /// A thread whose list and the global shard are empty takes an idle element from another
+    /// thread's list while that thread checks it out itself: the element goes to one of them.
+    #[test]
+    fn a_steal_against_the_owners_checkout() {
+        loom::model(|| {
+            let (pool, ledger) = tracked_pool(2, 2);
+            pool.put(pool.get());
+            let pool = Arc::new(pool);
+            let thief = spawn_with(&pool, |pool| {
+                let id = pool.get();
+                pool.close(id);
+            });
+            let mine = pool.get();
+            thief.join().unwrap();
+            let stats = pool.stats();
+            assert_eq!(stats.checked_out, 1);
+            assert!(stats.new <= 2, "{stats}");
+            pool.put(mine);
             drop_and_check(pool, &ledger);
         });
     }

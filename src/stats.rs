@@ -134,6 +134,11 @@ stats_table! {
         /// (each brings a batch of idle elements into the thread's list, whose later checkouts
         /// count as `hits_local`).
         counted hits_global: u64,
+        /// Checkouts that found the thread's list and the global shard empty and were served
+        /// from other threads' lists, before the generator was called (each brings up to a
+        /// batch of another thread's idle elements into the thread's list, whose later
+        /// checkouts count as `hits_local`).
+        counted hits_stolen: u64,
         /// Elements detached from a guard: the caller kept them and the pool forgot them.
         counted detached: u64,
         /// Elements created by [`prefill`](crate::CachePool::prefill); included in `new`.
@@ -188,7 +193,8 @@ impl Counter {
 impl Stats {
     /// Fills in the derived fields once every shard has been added up.
     ///
-    /// Every checkout is a new element (not a prefilled one), a global hit or a local hit;
+    /// Every checkout is a new element (not a prefilled one), a global hit, a hit in another
+    /// thread's list or a local hit;
     /// every element taken back or prefilled is idle until a checkout takes it or the pool
     /// evicts it; every element created is idle, checked out, closed or detached.
     ///
@@ -198,10 +204,16 @@ impl Stats {
     pub(crate) fn derive(mut self) -> Stats {
         let signed = |n: u64| i128::from(n);
         let created_on_checkout = signed(self.new) - signed(self.prefilled);
-        self.hits_local = floor(signed(self.get) - created_on_checkout - signed(self.hits_global));
+        self.hits_local = floor(
+            signed(self.get)
+                - created_on_checkout
+                - signed(self.hits_global)
+                - signed(self.hits_stolen),
+        );
         let idle = signed(self.put) + signed(self.prefilled)
             - signed(self.hits_local)
             - signed(self.hits_global)
+            - signed(self.hits_stolen)
             - signed(self.evicted);
         self.idle = usize::try_from(idle.max(0)).unwrap_or(usize::MAX);
         self.checked_out =

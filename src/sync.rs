@@ -1,10 +1,10 @@
 //! Everything the pool's cross-thread protocols are made of, in one place so that a model
-//! checker can swap it: the atomics and the lock of the budget and the generations, the cell
-//! that holds each thread's list, and the map from threads to their lists.
+//! checker can swap it: the atomics of the budget and of the handshake, the locks and the
+//! fence, the cell that holds each thread's list, and the map from threads to their lists.
 //!
 //! Under `--cfg loom` these are loom's instrumented types (and a thread map keyed by loom's
 //! thread ids), and `cargo test --cfg loom` explores every interleaving of the protocols: the
-//! `loom` tests in `src/budget.rs`, `src/generation.rs` and `src/slow_path.rs`. Otherwise they
+//! `loom` tests in `src/budget.rs`, `src/local.rs` and `src/slow_path.rs`. Otherwise they
 //! are std's and the `thread_local` crate's, at no cost: the cell's closure API inlines to a
 //! plain pointer access. The statistics counters are not here: each has one writer, and a
 //! model checker has nothing to find in them. Neither is the global shard's channel, which
@@ -15,15 +15,38 @@ pub(crate) use loom::cell::UnsafeCell;
 #[cfg(loom)]
 pub(crate) use loom::sync::Mutex;
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+pub(crate) use loom::sync::MutexGuard;
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
 #[cfg(loom)]
 pub(crate) use model::ThreadLocal;
 #[cfg(not(loom))]
-pub(crate) use std::sync::Mutex;
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
 #[cfg(not(loom))]
-pub(crate) use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+pub(crate) use std::sync::{Mutex, MutexGuard};
 #[cfg(not(loom))]
 pub(crate) use thread_local::ThreadLocal;
+
+/// One turn of a wait for another thread: a spin hint at first, then a yield to the scheduler
+/// (the thread waited for may be descheduled); under loom, a yield to the model, which needs it
+/// to make progress in a spin loop.
+#[inline]
+pub(crate) fn spin_wait(turn: &mut u32) {
+    #[cfg(loom)]
+    {
+        let _ = turn;
+        loom::thread::yield_now();
+    }
+    #[cfg(not(loom))]
+    {
+        *turn += 1;
+        if *turn < 64 {
+            std::hint::spin_loop();
+        } else {
+            std::thread::yield_now();
+        }
+    }
+}
 
 /// `std::cell::UnsafeCell` with loom's API: every access goes through a closure, which loom
 /// uses to check that no two threads touch the cell at once.
@@ -55,16 +78,21 @@ mod model {
     ///
     /// The list is behind a `std` mutex, which loom does not see: a lookup is one step of the
     /// model, as `ThreadLocal::get` (a few loads of data no other thread writes) is in reality.
+    /// Creating a value and iterating over them also take `published`, a loom mutex, which
+    /// stands for the `Release`/`Acquire` pair with which the `thread_local` crate publishes a
+    /// new slot: a thread that finds another thread's value through `iter` sees it made.
     pub(crate) struct ThreadLocal<T: Send> {
         /// Invariant: an entry is never removed or replaced, and its box never moved out of,
         /// while the map lives, so a reference to a value lives as long as `&self`.
         values: Mutex<Vec<(ThreadId, Box<T>)>>,
+        published: loom::sync::Mutex<()>,
     }
 
     impl<T: Send> ThreadLocal<T> {
         pub(crate) fn new() -> Self {
             ThreadLocal {
                 values: Mutex::new(Vec::new()),
+                published: loom::sync::Mutex::new(()),
             }
         }
 
@@ -85,8 +113,10 @@ mod model {
                 return value;
             }
             let me = loom::thread::current().id();
+            let value = Box::new(create());
+            let _published = self.published.lock().unwrap();
             let mut values = self.values.lock().unwrap();
-            values.push((me, Box::new(create())));
+            values.push((me, value));
             let value: *const T = &*values.last().unwrap().1;
             // SAFETY: as in `get`.
             unsafe { &*value }
@@ -94,6 +124,7 @@ mod model {
 
         /// Every thread's value.
         pub(crate) fn iter(&self) -> impl Iterator<Item = &T> {
+            let _published = self.published.lock().unwrap();
             let values = self.values.lock().unwrap();
             let all: Vec<*const T> = values
                 .iter()

@@ -65,29 +65,6 @@ impl<T: Send + 'static> Drop for CloseOnUnwind<'_, T> {
     }
 }
 
-/// Idle elements a list's catch-up took out, closed when this drops.
-///
-/// Closing is tied to the drop so that nothing between the catch-up and the close can lose
-/// them: `put_slow` stores or closes its own element first, and if that element's close
-/// callback panics (it is closed when another thread leased, meanwhile, the units the catch-up
-/// gave back), the panic unwinds through this, which closes them all the same.
-pub(crate) struct Stale<'a, T: Send + 'static> {
-    pub(crate) shared: &'a Shared<T>,
-    pub(crate) elements: Vec<T>,
-    pub(crate) why: Eviction,
-}
-
-impl<T: Send + 'static> Drop for Stale<'_, T> {
-    /// Closes every element, even if a close callback panics; the first panic then
-    /// propagates where that is safe (see [`Shared::raise`]).
-    fn drop(&mut self) {
-        let elements = std::mem::take(&mut self.elements);
-        if let Some(panic) = self.shared.evict(elements, self.why) {
-            self.shared.raise(panic);
-        }
-    }
-}
-
 impl<T: Send + 'static> Shared<T> {
     /// Creates an element with the generator; counts it only if it was created.
     pub(crate) fn generate(&self) -> Result<T, CachePoolGeneratorError> {

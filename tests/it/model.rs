@@ -3,7 +3,7 @@
 //! after every step the element handed out, `stats()` and the idle count must be the model's.
 //!
 //! The model, from `src/slow_path.rs` and `src/lifecycle.rs` (`put_slow`, `get_slow`,
-//! `take_idle`, `catch_up`, the passing-through paths, `prefill`, `clear`, `trim`):
+//! `take_idle`, `try_keep`, the passing-through paths, `prefill`, `clear`, `trim`):
 //! - the budget has `pool_size` units; a unit is free, leased to the thread (`lease`), or
 //!   travels with an element through the global shard;
 //! - `thread_capacity` is at most `pool_size`; `batch = max(1, thread_capacity / 2)`;
@@ -19,7 +19,7 @@
 //!   closed (`invalid`) and the next one tried;
 //! - `thread_capacity == 0`: no list; every element travels alone through the global shard;
 //! - `prefill(n)` leases up to `n` units and creates elements into the global shard in batches;
-//! - `clear()` closes the global shard and the list; `trim()` closes batches two generations
+//! - `clear()` closes the global shard and the list; `trim()` closes batches two trim periods
 //!   old and the list's elements below its low-water mark (untouched since the last trim);
 //! - on one thread, a put is closed exactly when `idle == pool_size`.
 //!
@@ -341,7 +341,7 @@ impl Model {
         self.evict(closing);
         // The calling thread's list catches up at once.
         let count = self.list.items.len();
-        self.list.catch_up(count, &mut self.free);
+        self.list.close_oldest(count, &mut self.free);
         self.evict(count);
     }
 
@@ -360,7 +360,7 @@ impl Model {
         self.free += closing;
         // The list's oldest elements, below its low-water mark, sat unused since last time.
         let count = self.list.low_water.min(self.list.items.len());
-        self.list.catch_up(count, &mut self.free);
+        self.list.close_oldest(count, &mut self.free);
         let closing = closing + count;
         self.evict(closing);
         self.stats.trimmed += closing as u64;

@@ -6,9 +6,10 @@
 //!
 //! What this adds to the one-thread model (`model.rs`): elements given back on the other
 //! thread, where a thread that gives back more than it takes spills batches of 4; one thread's
-//! `clear()` or `trim()` reaching the other's list only at that thread's next call; the unused
-//! budget a list gives back whenever it catches up; and a put on one thread that finds the
-//! budget spent while the other thread holds units it does not use, and asks for them.
+//! `clear()` or `trim()` reaching the other's list before it returns, and taking the unused
+//! budget of both; a get on a thread whose list and the global shard are empty taking idle
+//! elements from the other thread's list before it builds one; and a put on one thread that
+//! finds the budget spent while the other thread holds units it does not use, and takes them.
 
 use std::collections::VecDeque;
 use std::ops::{Deref, DerefMut};
@@ -52,11 +53,8 @@ struct ThreadList {
     list: ListModel,
     /// Whether the thread has a list yet (made by its first call off the hot path).
     exists: bool,
-    /// The generation it last caught up with.
-    generation: u64,
     gets: u64,
     puts: u64,
-    asked_at: Option<u64>,
 }
 
 impl Deref for ThreadList {
@@ -81,9 +79,6 @@ struct ThreadsModel {
     lists: [ThreadList; 2],
     /// Batches, oldest first, with the number of `trim()` calls before each was made.
     global: VecDeque<(Vec<usize>, u64)>,
-    generation: u64,
-    cleared_at: u64,
-    trimmed_at: u64,
     trims: u64,
     next_id: usize,
     stats: Stats,
@@ -96,9 +91,6 @@ impl ThreadsModel {
             free: pool_size,
             lists: Default::default(),
             global: VecDeque::new(),
-            generation: 0,
-            cleared_at: 0,
-            trimmed_at: 0,
             trims: 0,
             next_id: 0,
             stats: Stats::default(),
@@ -113,7 +105,8 @@ impl ThreadsModel {
     fn expected_stats(&self, held: usize) -> Stats {
         let mut expected = self.stats;
         expected.idle = self.idle();
-        expected.hits_local = expected.get - expected.new - expected.hits_global;
+        expected.hits_local =
+            expected.get - expected.new - expected.hits_global - expected.hits_stolen;
         expected.checked_out = held as u64;
         expected
     }
@@ -126,33 +119,25 @@ impl ThreadsModel {
         }
     }
 
-    /// The slow path's first step: make the list, register it, catch it up.
+    /// The slow path's first step: make the list and register it.
     fn home(&mut self, t: Thread) {
         let list = &mut self.lists[t];
         if !list.exists {
             list.exists = true;
-            list.generation = self.generation;
             (list.balance, list.gets_seen, list.puts_seen) = (0, list.gets, list.puts);
         }
-        self.catch_up(t);
     }
 
-    fn catch_up(&mut self, t: Thread) {
-        let list = &mut self.lists[t];
-        if list.generation == self.generation {
-            return;
+    /// `clear()` and `trim()` on every list at once: each closes its `pick` oldest elements,
+    /// gives back every unit it does not use, and starts a new low-water mark.
+    fn reclaim_all(&mut self, pick: fn(&ListModel) -> usize, trimmed: bool) {
+        let mut closing = 0;
+        for list in self.lists.iter_mut().filter(|list| list.exists) {
+            let count = pick(list).min(list.items.len());
+            list.close_oldest(count, &mut self.free);
+            closing += count;
         }
-        let seen = list.generation;
-        let (count, trimmed) = if self.cleared_at > seen {
-            (list.items.len(), false)
-        } else if self.trimmed_at > seen {
-            (list.low_water.min(list.items.len()), true)
-        } else {
-            (0, false)
-        };
-        list.catch_up(count, &mut self.free);
-        list.generation = self.generation;
-        self.evict(count, trimmed);
+        self.evict(closing, trimmed);
     }
 
     fn get(&mut self, t: Thread) -> usize {
@@ -164,10 +149,8 @@ impl ThreadsModel {
     }
 
     fn take(&mut self, t: Thread) -> usize {
-        let generation = self.generation;
         let list = &mut self.lists[t];
         if list.exists
-            && list.generation == generation
             && let Some(id) = list.pop()
         {
             return id;
@@ -181,6 +164,11 @@ impl ThreadsModel {
             self.stats.hits_global += 1;
             return list.refill(batch, self.sizes, &mut self.free).unwrap();
         }
+        if let Some(id) = self.steal(t) {
+            self.stats.hits_stolen += 1;
+            return id;
+        }
+        let list = &mut self.lists[t];
         self.free += list.lease;
         list.lease = 0;
         self.stats.new += 1;
@@ -188,25 +176,58 @@ impl ThreadsModel {
         self.next_id - 1
     }
 
+    /// Up to a batch of the other thread's oldest idle elements, with their units, into this
+    /// thread's empty list, if the other list keeps its elements (is no giver's); the newest
+    /// of them is handed out.
+    fn steal(&mut self, t: Thread) -> Option<usize> {
+        let batch = self.sizes.batch;
+        let [a, b] = &mut self.lists;
+        let (me, other) = if t == 0 { (a, b) } else { (b, a) };
+        if !other.exists || other.hold_limit() != usize::MAX || other.items.is_empty() {
+            return None;
+        }
+        let take = other.items.len().min(batch);
+        let stolen: Vec<usize> = other.items.drain(..take).collect();
+        other.lease -= take;
+        other.low_water = other.low_water.saturating_sub(take);
+        me.lease += take;
+        me.items = stolen;
+        let id = me.items.pop();
+        me.low_water = me.items.len();
+        id
+    }
+
     /// Returns whether the element was kept.
     fn put(&mut self, t: Thread, id: usize) -> bool {
-        let generation = self.generation;
-        let list = &mut self.lists[t];
-        let hot = list.exists && list.generation == generation;
-        if !hot {
+        if !self.lists[t].exists {
             self.home(t);
         }
+        let mut kept = self.put_on_list(t, id);
+        if !kept && self.idle() < self.sizes.pool_size {
+            // The budget is spent: take the units the other list does not use.
+            let other = &mut self.lists[1 - t];
+            let unused = other.lease - other.items.len();
+            other.lease -= unused;
+            self.free += unused;
+            if unused > 0 {
+                kept = self.put_on_list(t, id);
+            }
+        }
+        if kept {
+            self.count_put(t);
+        } else {
+            self.stats.closed += 1;
+        }
+        kept
+    }
+
+    /// The put rule on thread `t`'s list; whether the list kept the element.
+    fn put_on_list(&mut self, t: Thread, id: usize) -> bool {
         let list = &mut self.lists[t];
         let (gets, puts) = (list.gets, list.puts);
         let outcome = list.list.put(id, gets, puts, self.sizes, &mut self.free);
         if let Some(spilled) = outcome.spilled {
             self.global.push_back((spilled, self.trims));
-        }
-        if outcome.kept {
-            self.count_put(t);
-        } else {
-            self.stats.closed += 1;
-            self.ask_for_budget(t);
         }
         outcome.kept
     }
@@ -216,29 +237,16 @@ impl ThreadsModel {
         self.lists[t].puts += 1;
     }
 
-    fn ask_for_budget(&mut self, t: Thread) {
-        if self.lists[t].asked_at == Some(self.generation)
-            || self.idle() + self.sizes.batch >= self.sizes.pool_size
-        {
-            return;
-        }
-        self.generation += 1;
-        self.lists[t].asked_at = Some(self.generation);
-    }
-
-    fn clear(&mut self, t: Thread) {
-        self.generation += 1;
-        self.cleared_at = self.generation;
+    fn clear(&mut self) {
+        self.reclaim_all(|list| list.items.len(), false);
         let closing: usize = self.global.drain(..).map(|(b, _)| b.len()).sum();
         self.free += closing;
         self.evict(closing, false);
-        self.catch_up_here(t);
     }
 
-    fn trim(&mut self, t: Thread) {
-        self.generation += 1;
-        self.trimmed_at = self.generation;
+    fn trim(&mut self) {
         self.trims += 1;
+        self.reclaim_all(|list| list.low_water, true);
         let trims = self.trims;
         let (old, kept): (VecDeque<_>, VecDeque<_>) = self
             .global
@@ -248,13 +256,6 @@ impl ThreadsModel {
         let closing: usize = old.iter().map(|(b, _)| b.len()).sum();
         self.free += closing;
         self.evict(closing, true);
-        self.catch_up_here(t);
-    }
-
-    fn catch_up_here(&mut self, t: Thread) {
-        if self.lists[t].exists {
-            self.home(t);
-        }
     }
 
     /// The budget's units, all accounted for.
@@ -365,11 +366,11 @@ fn run_threads_model(pool_size: usize, thread_capacity: usize, ops: &[Op]) -> St
                 }
             }
             Op::Clear(t) => {
-                model.clear(t);
+                model.clear();
                 b.on(t, &pool, CachePool::clear);
             }
             Op::Trim(t) => {
-                model.trim(t);
+                model.trim();
                 b.on(t, &pool, CachePool::trim);
             }
         }

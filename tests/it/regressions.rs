@@ -122,45 +122,33 @@ fn a_guard_dropped_late_in_thread_exit_does_not_leak_a_thread_id() {
     );
 }
 
-/// A close callback that panics on a stale element while `put_slow` catches the list up does
-/// not lose the element being put.
+/// A close callback that panics on an element another thread's `clear()` took from this
+/// thread's list loses nothing: neither that element nor the one this thread puts next.
 ///
-/// If a close callback panics while `put_slow` catches the list up, the element being put must
-/// still be stored or closed: after another thread's `clear()` or `trim()`, this thread's
-/// `put` misses the hot path (its list is behind the pool's generation) and goes to
-/// `Shared::put_slow`, whose `home()` catches the list up and takes the stale elements out of
-/// it. Closing them before the element being put is stored lets the panic unwind past that
-/// element, which is then dropped unseen by the close callback (a guard's give-back takes the
-/// same path). `catch_up` (src/slow_path.rs) returns the stale elements as a `Stale`
-/// (src/user_code.rs), which `put_slow` drops only after `keep_or_close` has stored or closed
-/// the element; `Stale`'s drop closes every stale element through `evict` and then raises the
-/// first panic. The exit flush has the same shape: `flush_current_thread` (src/slow_path.rs)
-/// catches up first, spills the list and releases its lease, and closes the stale elements
-/// last, so a panic there cannot leave the slot `registered` with its lease for the next
-/// thread that reuses it.
+/// A list used to be cleared by its own thread, at its next `put`, which closed the cleared
+/// elements in `put_slow`: a close callback's panic there could unwind past the element being
+/// put, which was then dropped unseen by the close callback. `clear()` now takes every list
+/// over itself (`Shared::take_idle_everywhere`, src/reclaim.rs) and closes what it took on the
+/// calling thread once every list is handed back, so the panic reaches the caller of `clear()`
+/// with every element accounted for, and this thread's next `put` finds its list empty.
 #[test]
-fn a_close_callback_panicking_while_catching_up_does_not_lose_the_element_being_put() {
+fn a_close_callback_panicking_in_another_threads_clear_loses_nothing() {
     let _quiet = silence_injected_panics();
     let f = Fixture::new(16, 4);
     let (mut stale, returning) = (f.take(), f.take());
     stale.panic_in_close = true;
     f.put(stale); // idle in this thread's list
     let pool = f.pool.clone();
-    std::thread::spawn(move || pool.clear()).join().unwrap(); // this list catches up later
-    let id = returning.id();
-    let panic = catch_unwind(AssertUnwindSafe(|| f.put(returning))).unwrap_err();
+    let panic = std::thread::spawn(move || pool.clear()).join().unwrap_err();
     assert_eq!(
         expect_injected(panic),
         Site::Close,
-        "the stale element's close panicked"
+        "the cleared element's close panicked, in clear()'s caller"
     );
-    // The element being put was either kept or closed; never dropped unseen.
+    let id = returning.id();
+    f.put(returning);
     f.ledger.assert_no_violations();
-    let state = f.ledger.state_of(id);
-    assert!(
-        state == crate::common::State::InPool || state == crate::common::State::Closed,
-        "{state}"
-    );
+    assert_eq!(f.ledger.state_of(id), crate::common::State::InPool);
     f.quiet_stats();
     f.finish();
 }
@@ -293,8 +281,9 @@ fn run_scenario(name: &str) {
             );
         }
         // An owned guard kept in a thread-local (first touched after the pool, so destroyed
-        // before the pool's exit hook) drops at thread exit after another thread's clear():
-        // its give-back catches the list up and closes a stale element whose callback panics.
+        // before the pool's exit hook) drops at thread exit after another thread's clear()
+        // took that thread's list: its give-back finds the list reclaimed and takes the slow
+        // path inside a thread-local destructor.
         "owned_guard_in_tls_after_clear" => {
             let pool = panicking_close_pool(&CLOSED);
             let (cached, cleared) = (Barrier::new(2), Barrier::new(2));
@@ -309,18 +298,27 @@ fn run_scenario(name: &str) {
                     cleared.wait();
                 });
                 cached.wait();
-                pool.clear();
+                // The clear closes `a` from the other thread's list, here; its close callback
+                // panics, and the clear hands that panic to its caller.
+                let cleared_panic =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| pool.clear()));
+                assert!(
+                    cleared_panic.is_err(),
+                    "the close panic reached clear's caller"
+                );
+                assert_eq!(CLOSED.load(Ordering::Relaxed), 1, "clear closed `a`");
                 cleared.wait();
             });
-            // The scope returns before the thread's destructors finish: wait for the close.
+            // The scope returns before the thread's destructors finish: wait for the guard's
+            // element to come back (the exit flush spills it to the global shard).
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-            while CLOSED.load(Ordering::Relaxed) < 1 && std::time::Instant::now() < deadline {
+            while pool.stats().idle < 1 && std::time::Instant::now() < deadline {
                 std::thread::yield_now();
             }
-            assert!(
-                CLOSED.load(Ordering::Relaxed) >= 1,
-                "the stale element was closed"
-            );
+            let stats = pool.stats();
+            assert_eq!(stats.idle, 1, "the guard's element came back: {stats:?}");
+            assert_eq!(stats.new, 2, "{stats:?}");
+            assert_eq!(CLOSED.load(Ordering::Relaxed), 1, "nothing else was closed");
         }
         // A raw `put` from a `Drop` that runs while the thread unwinds, on a full pool whose
         // close callback panics.
@@ -399,15 +397,13 @@ fn the_last_handle_dropped_in_a_thread_local_destructor_does_not_abort() {
 }
 
 /// An owned guard kept in a thread-local and dropped at thread exit, after another thread's
-/// `clear()`, gives its element back and closes the stale one without aborting.
+/// `clear()` took that thread's list, gives its element back without aborting or losing it.
 ///
 /// The guard is destroyed before the pool's exit hook runs, so the thread is not yet marked
-/// as exiting: its give-back misses the hot path (the list is behind the clear's generation),
-/// and `put_slow` catches the list up and closes a stale element whose close callback panics.
-/// That panic must not leave the guard's drop, which runs in a thread-local destructor.
-/// `give_back_rest` (src/guard.rs) runs the slow give-back inside `unwind::containing`
-/// (src/unwind.rs), so `Shared::raise` (src/user_code.rs) counts the panic in
-/// `contained_panics` instead of propagating it.
+/// as exiting, and its list is flagged as reclaimed: the give-back misses the hot path and
+/// `put_slow` (src/slow_path.rs) takes the list back through `LocalShard::enter_after_reclaim`
+/// (src/local.rs) from inside a thread-local destructor. The exit flush then spills the
+/// element to the global shard, where the pool still counts it as idle.
 #[test]
 fn an_owned_guard_in_a_thread_local_dropped_after_clear_does_not_abort() {
     assert_child_survives("owned_guard_in_tls_after_clear");

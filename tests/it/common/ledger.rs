@@ -386,7 +386,9 @@ impl Ledger {
             ));
         }
         // Every checkout is a hit or an element created for it (prefilled ones were not).
-        if stats.hits_local + stats.hits_global + stats.new - stats.prefilled != stats.get {
+        if stats.hits_local + stats.hits_global + stats.hits_stolen + stats.new - stats.prefilled
+            != stats.get
+        {
             errors.push(format!("hits + new - prefilled != get in {stats}"));
         }
         if stats.trimmed + stats.invalid > stats.evicted || stats.evicted > stats.closed {

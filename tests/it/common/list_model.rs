@@ -1,6 +1,6 @@
 //! One thread's list as the pool's slow paths see it: the rule that decides where a given-back
-//! element goes (`keep_or_close` in `src/slow_path.rs`), the refill from the global shard, the
-//! catch-up with a new generation, and which batches a trim closes. Both sequential models
+//! element goes (`try_keep` in `src/slow_path.rs`), the refill from the global shard, what
+//! `clear()` and `trim()` do to a list, and which batches a trim closes. Both sequential models
 //! (`model.rs`, one thread, and `model_threads.rs`, two) describe these the same way, so they
 //! are written once, here.
 
@@ -11,7 +11,7 @@ pub struct ListModel {
     pub items: Vec<usize>,
     /// Units of budget the list holds; `items.len() <= lease`.
     pub lease: usize,
-    /// The fewest elements the list held since it last caught up.
+    /// The fewest elements the list held since the last `trim()`.
     pub low_water: usize,
     /// Gets minus puts as the put slow path last saw them, within `[-4, pool_size]`; negative:
     /// the thread gives back more than it takes.
@@ -91,10 +91,10 @@ impl ListModel {
         id
     }
 
-    /// Catches the list up with a new generation: closes its `count` oldest elements (the
+    /// What `clear()` or `trim()` does to the list: closes its `count` oldest elements (the
     /// caller counts them), gives back every unit it does not use, and starts a new low-water
     /// mark.
-    pub fn catch_up(&mut self, count: usize, free: &mut usize) {
+    pub fn close_oldest(&mut self, count: usize, free: &mut usize) {
         self.items.drain(..count);
         *free += self.lease - self.items.len();
         self.lease = self.items.len();
@@ -107,7 +107,7 @@ impl ListModel {
         if self.balance < 0 { 4 } else { usize::MAX }
     }
 
-    /// Puts `id` on a list that is current with the pool's generation. `gets` and `puts` are
+    /// Puts `id` on the list. `gets` and `puts` are
     /// the thread's counts so far (not counting this put); `free` is the pool's free budget.
     ///
     /// A list keeps elements while its lease and its role allow. Past that, a thread that
