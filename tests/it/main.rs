@@ -14,6 +14,7 @@
 //! | `model_threads` | proptest: two threads passing elements, against a model with a list per thread |
 //! | `pipelines` | elements crossing threads with default settings: built about as many as in flight |
 //! | `budget` | the `pool_size` budget across threads: no starvation, unused budget given back |
+//! | `reclaim` | other threads' lists: `trim`, `clear` and the idle timeout reach idle threads; takers take before building |
 //! | `stress` | 8 to 16 threads, injected panics, exiting threads, teardown races |
 //! | `regressions` | the minimal reproductions of the bugs these suites found, kept as regression tests |
 //!
@@ -30,6 +31,7 @@ mod lifecycle;
 mod model;
 mod model_threads;
 mod pipelines;
+mod reclaim;
 mod regressions;
 mod reset;
 mod seed;

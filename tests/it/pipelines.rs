@@ -232,3 +232,40 @@ fn runs_on_fresh_threads_build_no_more_than_the_first() {
     drop(handle);
     ledger.assert_all_accounted_for();
 }
+
+/// Runs `shape` on `pool` and checks the bound for many threads: at most what was in flight,
+/// plus 4 per consumer (a giver's batch) and 3 per producer besides the first (the rest of a
+/// batch each took); idle never above `pool_size`.
+fn check_many(shape: Shape, pool_size: Option<usize>) {
+    let ledger = Ledger::new();
+    let b = builder(&ledger);
+    let pool = match pool_size {
+        Some(size) => b.pool_size(size).build(),
+        None => b.build(),
+    };
+    let size = pool.pool_size();
+    let run = run(pool, &ledger, shape, Taking::Raw);
+    let bound = run.in_flight + 4 * shape.consumers + 3 * (shape.producers - 1);
+    let what = format!("{shape:?} pool_size {size}: {run:?}, bound {bound}");
+    assert!(run.stats.new as usize <= bound, "built too many: {what}");
+    assert!(run.stats.idle <= size, "kept too many: {what}");
+    ledger.assert_no_violations();
+}
+
+/// Twelve consumers (or producers) each reserving budget in steps of 16 reserve more than a
+/// pool of 128 has: the threads that find it spent take the units the others do not use,
+/// rather than closing their elements.
+#[test]
+fn twelve_threads_on_one_side_build_what_is_in_flight() {
+    let many = if cfg!(miri) { 3 } else { 12 };
+    check_many(shape(1, 0, many, 2), Some(128));
+    check_many(shape(many, 0, 1, 2), Some(128));
+}
+
+/// As many threads as a thread-per-connection server runs, on the default settings.
+#[test]
+fn a_hundred_and_twenty_eight_threads_on_one_side_build_what_is_in_flight() {
+    let many = if cfg!(miri) { 4 } else { 128 };
+    check_many(shape(1, 0, many, 2), None);
+    check_many(shape(many, 0, 1, 2), None);
+}
