@@ -10,7 +10,7 @@ pub(crate) struct Batch<T> {
     /// Oldest first, as they sat in the thread's list.
     pub(crate) elements: Elements<T>,
     /// The pool's trim count when the batch was made; `trim()` closes batches that sat idle
-    /// through a whole trim period (see [`crate::generation`]).
+    /// through a whole trim period (see `Shared::trim`).
     pub(crate) trims: u64,
 }
 

@@ -125,10 +125,9 @@ fn a_guard_dropped_late_in_thread_exit_does_not_leak_a_thread_id() {
 /// A close callback that panics on an element another thread's `clear()` took from this
 /// thread's list loses nothing: neither that element nor the one this thread puts next.
 ///
-/// A list used to be cleared by its own thread, at its next `put`, which closed the cleared
-/// elements in `put_slow`: a close callback's panic there could unwind past the element being
-/// put, which was then dropped unseen by the close callback. `clear()` now takes every list
-/// over itself (`Shared::take_idle_everywhere`, src/reclaim.rs) and closes what it took on the
+/// The hazard: were the cleared elements closed by the list's own thread at its next `put`, a
+/// close callback's panic there could unwind past the element being put, dropped unseen by
+/// the close callback. `clear()` takes every list over itself (`Shared::take_idle_everywhere`, src/reclaim.rs) and closes what it took on the
 /// calling thread once every list is handed back, so the panic reaches the caller of `clear()`
 /// with every element accounted for, and this thread's next `put` finds its list empty.
 #[test]
