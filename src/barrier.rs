@@ -10,63 +10,66 @@
 //! - Linux: `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)`, registered once per process when
 //!   the first pool is built. A CPU that runs no thread of the process has passed a barrier
 //!   already (a context switch is one).
-//! - Where that is not available (another system, an old kernel, a seccomp filter that refuses
-//!   the call), the light half is a real `SeqCst` fence and the heavy half one too: correct
-//!   everywhere, at the price of a full fence on the owner's path. The choice is made once,
-//!   before the first pool exists, so every owner of every list uses the same light half.
+//! - Other systems: the light half is a real `SeqCst` fence, and so is the heavy half: correct
+//!   everywhere, at the price of a full fence on the owner's path.
+//! - Linux where the call is refused (a kernel older than 4.14, a seccomp filter): the light
+//!   half stays a compiler fence, so the heavy half cannot be had at all, and
+//!   [`reaches_other_threads`] says so: the pool then leaves every list to its own thread.
 //! - Under loom and Miri, which cannot run the system call, both halves are `SeqCst` fences,
 //!   which is what the pair is specified to be.
 
-#[cfg(not(any(loom, miri)))]
+#[cfg(all(target_os = "linux", not(any(loom, miri))))]
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
+#[cfg(any(loom, miri, not(target_os = "linux")))]
 use crate::sync::{Ordering::SeqCst, fence};
 
-/// Whether the light half must be a real fence: set once, by [`init`], before any pool is
-/// built, and never cleared. A pool is published to other threads only after it was built, so
-/// every thread that enters one of its lists reads the value `init` left.
-#[cfg(not(any(loom, miri)))]
-static FENCED: AtomicBool = AtomicBool::new(!cfg!(target_os = "linux"));
+/// Whether `membarrier` was registered: set once, by [`init`], before any pool is built, and
+/// never cleared. A pool is published to other threads only after it was built, so every
+/// thread that reclaims from one of its lists reads the value `init` left.
+#[cfg(all(target_os = "linux", not(any(loom, miri))))]
+static REGISTERED: AtomicBool = AtomicBool::new(false);
 
-/// Chooses the heavy half for this process: registers for `membarrier` on Linux, and falls back
-/// to real fences on both sides if that fails. Called by every `Builder::build`; the work is
-/// done once.
+/// Registers this process for `membarrier` on Linux. Called by every `Builder::build`; the
+/// work is done once.
 pub(crate) fn init() {
     #[cfg(all(target_os = "linux", not(any(loom, miri))))]
     {
-        static REGISTERED: std::sync::Once = std::sync::Once::new();
-        REGISTERED.call_once(|| {
-            if !membarrier::register() {
-                FENCED.store(true, Relaxed);
-            }
-        });
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| REGISTERED.store(membarrier::register(), Relaxed));
     }
 }
 
+/// Whether the heavy half exists in this process, so that a thread may take over another
+/// thread's list. `false` only on Linux when `membarrier` was refused.
+#[inline]
+pub(crate) fn reaches_other_threads() -> bool {
+    #[cfg(all(target_os = "linux", not(any(loom, miri))))]
+    return REGISTERED.load(Relaxed);
+    #[cfg(not(all(target_os = "linux", not(any(loom, miri)))))]
+    return true;
+}
+
 /// The owner's half, between its store that marks the list busy and its load of the reclaim
-/// flag.
+/// flag. Chosen when the crate is compiled, so that the owner's path has no branch for it.
 #[inline(always)]
 pub(crate) fn light() {
-    #[cfg(any(loom, miri))]
+    #[cfg(any(loom, miri, not(target_os = "linux")))]
     fence(SeqCst);
-    #[cfg(not(any(loom, miri)))]
-    if FENCED.load(Relaxed) {
-        fence(SeqCst);
-    } else {
-        // Keeps the compiler from moving the flag's load above the busy store; the CPU's
-        // reordering is what the heavy half takes care of.
-        std::sync::atomic::compiler_fence(SeqCst);
-    }
+    // Keeps the compiler from moving the flag's load above the busy store; the CPU's
+    // reordering is what the heavy half takes care of.
+    #[cfg(not(any(loom, miri, not(target_os = "linux"))))]
+    std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
 }
 
 /// The reclaimer's half, between its stores of the reclaim flags and its loads of the busy
 /// marks.
+/// Only where [`reaches_other_threads`].
 pub(crate) fn heavy() {
+    debug_assert!(reaches_other_threads());
     #[cfg(all(target_os = "linux", not(any(loom, miri))))]
-    if !FENCED.load(Relaxed) {
-        membarrier::expedited();
-        return;
-    }
+    membarrier::expedited();
+    #[cfg(any(loom, miri, not(target_os = "linux")))]
     fence(SeqCst);
 }
 
@@ -110,12 +113,12 @@ mod membarrier {
 
 #[cfg(all(test, target_os = "linux", not(any(loom, miri))))]
 mod tests {
-    /// This project's machines run Linux kernels that support the expedited command; if this
-    /// fails, the pool still works, with fences on both sides.
+    /// This project's machines run Linux kernels that support the expedited command, which
+    /// every suite that reaches into other threads' lists relies on.
     #[test]
     fn membarrier_is_available_here() {
         super::init();
-        assert!(!super::FENCED.load(super::Relaxed));
+        assert!(super::reaches_other_threads());
         super::heavy();
     }
 }

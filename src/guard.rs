@@ -222,14 +222,14 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
         let shared = &*self.shared;
         let rest = 'hot: {
             if std::thread::panicking() {
-                break 'hot GuardRest::Unwinding;
+                break 'hot GuardRest::Close;
             }
             if shared.hooks.reset.is_some() {
                 break 'hot GuardRest::Hooked;
             }
             // SAFETY: `slot` holds the element and nothing else uses it (the caller).
             if !unsafe { shared.run_reset(&mut **slot, |element| self.reset.reset(element)) } {
-                break 'hot GuardRest::Refused;
+                break 'hot GuardRest::Close;
             }
             // `push_local` written out: a call of it here, though `inline(always)`, kept the
             // compiler from inlining this glue for a 4 KiB `Vec` (`scripts/guard-inlining.sh`).
@@ -276,7 +276,7 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
                 !kept
             }
             GuardRest::Kept => false,
-            GuardRest::Unwinding | GuardRest::Refused => true,
+            GuardRest::Close => true,
         };
         // SAFETY: the element is still in `slot` (the caller's contract, and neither pushed
         // nor closed above), taken out once here.
@@ -297,13 +297,11 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
 /// What is left of a guard's give-back when it leaves the inlined path.
 #[derive(Clone, Copy)]
 enum GuardRest {
-    /// The thread is panicking: close the element.
-    Unwinding,
+    /// The thread is panicking, or the `Reset` type refused the element: close it.
+    Close,
     /// The pool has a boxed closure hook, which is called out of line: the rest of the
     /// give-back, from the reset hooks on.
     Hooked,
-    /// The `Reset` type refused the element: close it.
-    Refused,
     /// The `Reset` type kept the element, and the thread's list could not take it.
     Kept,
 }

@@ -193,6 +193,27 @@ impl<T> LocalShard<T> {
         true
     }
 
+    /// Runs `work` on the list in a section entered on the hot path, or returns `refused`
+    /// without touching the list if a reclaimer has been at it since the owner last
+    /// synchronised with it (the slow path then does). One exit for both outcomes keeps the
+    /// hot path short enough for a guard's give-back to be inlined where the guard drops.
+    /// `work` must not unwind: the section is left by a plain store, not a drop guard.
+    #[inline(always)]
+    fn in_hot_section<R>(&self, refused: R, work: impl FnOnce(*mut LocalList<T>) -> R) -> R {
+        // Relaxed: the light half orders this store before the load below, against the
+        // reclaimer's heavy half.
+        self.busy.store(true, Ordering::Relaxed);
+        barrier::light();
+        let result = if self.reclaimed.load(Ordering::Relaxed) {
+            refused
+        } else {
+            self.list.with_mut(work)
+        };
+        // Release: a reclaimer that reads `busy` clear sees everything the section did.
+        self.busy.store(false, Ordering::Release);
+        result
+    }
+
     /// Enters a section from the slow path, waiting for a reclaim in progress.
     #[inline]
     fn enter(&self) -> Section<'_> {
@@ -223,10 +244,7 @@ impl<T> LocalShard<T> {
     /// The caller is this shard's owning thread (see the type's invariant).
     #[inline]
     pub(crate) unsafe fn pop(&self) -> Option<T> {
-        if !self.try_enter() {
-            return None;
-        }
-        let element = self.list.with_mut(|list| {
+        self.in_hot_section(None, |list| {
             // SAFETY: the caller owns the shard and is in a section; the borrow ends before
             // the section does, and nothing here runs user code (the element is moved out,
             // never dropped).
@@ -247,10 +265,7 @@ impl<T> LocalShard<T> {
                 list.low_water = len - 1;
             }
             Some(element)
-        });
-        // Nothing above can unwind, so no drop guard is needed to leave.
-        self.busy.store(false, Ordering::Release);
-        element
+        })
     }
 
     /// Moves the element at `src` into the list if a section could be entered on the hot path
@@ -264,10 +279,7 @@ impl<T> LocalShard<T> {
     /// is the list's: the caller treats `*src` as moved out.
     #[inline(always)]
     pub(crate) unsafe fn push_from(&self, src: *const T) -> bool {
-        if !self.try_enter() {
-            return false;
-        }
-        let kept = self.list.with_mut(|list| {
+        self.in_hot_section(false, |list| {
             // SAFETY: the caller owns the shard and is in a section; the borrow ends before
             // the section does, and neither the comparison nor the copy runs user code (an
             // element is moved, never dropped).
@@ -286,10 +298,7 @@ impl<T> LocalShard<T> {
                 list.items.set_len(len + 1);
             }
             true
-        });
-        // Nothing above can unwind, so no drop guard is needed to leave.
-        self.busy.store(false, Ordering::Release);
-        kept
+        })
     }
 
     /// Runs `f` on the list in a section (waiting for a reclaim in progress), and then brings
@@ -341,8 +350,11 @@ impl<'a, T> Reclaim<'a, T> {
     /// The locks are taken in the order `shards` gives, which must be one order for every
     /// reclaimer of the pool (the `ThreadLocal`'s slot order), so two reclaimers never wait on
     /// each other in a circle. The caller holds no section of its own while this runs.
+    /// Where the process has no heavy half ([`barrier::reaches_other_threads`]), it takes over
+    /// no list.
     pub(crate) fn begin(shards: impl Iterator<Item = &'a LocalShard<T>>) -> Self {
         let mut held = Vec::new();
+        let shards = shards.take_while(|_| barrier::reaches_other_threads());
         for shard in shards {
             // Guards `()`: no poison to mind.
             let lock = shard.reclaim_lock.lock().unwrap_or_else(|e| e.into_inner());

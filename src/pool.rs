@@ -453,9 +453,10 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
     ///
     /// Other threads' lists are reached whether their threads use the pool again or not,
     /// through a handshake that costs their hot paths two plain stores and a load per call
-    /// (`docs/design.md`, "Reaching into other threads' lists"). An element given back while
-    /// `clear` runs may stay idle; so may one given back by a thread that is exiting. Counted
-    /// as `evicted` and `closed`.
+    /// (`docs/design.md`, "Reaching into other threads' lists"; on Linux that takes the
+    /// `membarrier` system call, and where it is refused only the global shard is cleared).
+    /// An element given back while `clear` runs may stay idle; so may one given back by a
+    /// thread that is exiting. Counted as `evicted` and `closed`.
     ///
     /// ```
     /// let pool = cachepool::CachePool::new(String::new);
