@@ -3,13 +3,13 @@
 
 use crate::barrier;
 use crate::stats::ShardStats;
-use crate::sync::{AtomicBool, Mutex, MutexGuard, Ordering, UnsafeCell, spin_wait};
+use crate::sync::{AtomicBool, AtomicUsize, Mutex, MutexGuard, Ordering, UnsafeCell, spin_wait};
 use crate::word_move;
 
 /// The idle elements one thread has cached for one pool, and the budget it has leased.
 ///
-/// `repr(C)`, hot fields first: what `pop` and `push_from` read (`items`, `push_limit`,
-/// `low_water`) follows the shard's two handshake flags in the first 64 bytes, and the slow
+/// `repr(C)`, hot fields first: what `pop` and `push_from` read (`items`, `low_water`)
+/// follows the shard's handshake fields in the first 64 bytes, and the slow
 /// path's bookkeeping after it is small enough that the shard's `get` and `put` counters, which
 /// follow the list (see [`ShardStats`]), end within the next 64 bytes: the hot path touches two
 /// cache lines.
@@ -17,14 +17,6 @@ use crate::word_move;
 pub(crate) struct LocalList<T> {
     /// Idle elements, warmest last: `pop` hands out the element returned most recently.
     pub(crate) items: Vec<T>,
-    /// How long the hot path may grow `items` without a check of its own:
-    /// `min(lease, items.capacity(), hold_limit)`, kept so by every change of the list from the
-    /// slow path or a reclaimer (0 while such a change runs). One comparison on the hot path
-    /// covers the budget, the buffer and the thread's role.
-    ///
-    /// Invariant (relied on by [`LocalShard::push_from`]): `push_limit <= items.capacity()`
-    /// and `push_limit <= lease`.
-    push_limit: usize,
     /// The fewest elements the list has held since the last `trim()` visited it:
     /// `items[..low_water]` have not been checked out since, and are what the next `trim()`
     /// closes.
@@ -70,9 +62,10 @@ impl<T> LocalList<T> {
         self.hold_limit == usize::MAX
     }
 
-    /// Brings `push_limit` up to date with the lease, the buffer and the role.
-    fn refresh_push_limit(&mut self) {
-        self.push_limit = self.lease.min(self.items.capacity()).min(self.hold_limit);
+    /// How long the hot path may grow `items` without a check of its own: one comparison
+    /// covers the budget, the buffer and the thread's role.
+    fn push_limit(&self) -> usize {
+        self.lease.min(self.items.capacity()).min(self.hold_limit)
     }
 }
 
@@ -85,21 +78,34 @@ impl<T> LocalList<T> {
 /// # The handshake
 ///
 /// The owner touches its list only inside a *section*: it marks the shard `busy` (a plain
-/// store), passes the light half of the asymmetric barrier ([`crate::barrier`]), reads
-/// `reclaimed`, and only if that is clear works on the list; leaving, it clears `busy` with
-/// `Release`. A *reclaimer* (a thread that trims, clears, or takes budget or elements from
-/// other lists) locks the shard's `reclaim_lock`, sets `reclaimed`, passes the heavy half,
-/// and waits until it reads `busy` clear with `Acquire`. The two halves order like two `SeqCst`
-/// fences, so either the owner's load sees `reclaimed` set (it stays out and waits on the
-/// lock), or the reclaimer's load sees `busy` (it waits for the section to end, which
-/// publishes the section's work). The flag stays set after the reclaimer unlocks: only the
-/// owner clears it, holding the lock, which publishes the reclaimer's work to it.
+/// store), passes the light half of the asymmetric barrier ([`crate::barrier`]), reads a flag
+/// that a reclaimer sets, and only if the flag lets it works on the list; leaving, it clears
+/// `busy` with `Release`. A hot-path push reads `push_limit` (0 stops it); every other
+/// section (a hot-path pop, any slow-path section) reads `reclaimed`. A *reclaimer* (a thread
+/// that trims, clears, or takes budget or elements from other lists) locks the shard's
+/// `reclaim_lock` and then makes two rounds, each a store, the heavy half, and a wait until it
+/// reads `busy` clear with `Acquire`:
+///
+/// 1. `reclaimed = true`. The halves order like two `SeqCst` fences, so either the owner's
+///    load sees the flag (it stays out and waits on the lock), or the reclaimer's load sees
+///    `busy` (it waits for the section to end, which publishes the section's work). After
+///    this round no pop or slow-path section enters, and the one that was running, the only
+///    writer of `push_limit` besides reclaimers, has ended.
+/// 2. `push_limit = 0`, by the same argument: after this round no push enters either.
+///
+/// The reclaimer then has the list. Both flags stay as they are after it unlocks: only the
+/// owner clears `reclaimed` and sets `push_limit` again, from the slow path and holding the
+/// lock for the first, which publishes the reclaimer's work to it. So the hot-path push tests
+/// one value for the lease, the buffer, the thread's role and a reclaim, and stays as short as
+/// a push with no handshake at all (a guard's give-back is inlined where the guard drops); the
+/// price is a second heavy half for the reclaimer.
 ///
 /// | side | writes | then | reads |
 /// |---|---|---|---|
-/// | owner, entering | `busy = true` (`Relaxed`) | light half | `reclaimed` (`Relaxed`): set means wait on the lock |
+/// | owner, entering | `busy = true` (`Relaxed`) | light half | `push_limit` for a hot push, else `reclaimed` (`Relaxed`) |
 /// | owner, leaving | `busy = false` (`Release`) | | |
-/// | reclaimer | lock, `reclaimed = true` | heavy half | `busy` (`Acquire`) until clear |
+/// | reclaimer, round 1 | lock, `reclaimed = true` | heavy half | `busy` (`Acquire`) until clear |
+/// | reclaimer, round 2 | `push_limit = 0` | heavy half | `busy` (`Acquire`) until clear |
 /// | owner, after a reclaim | lock (waits), `reclaimed = false`, `busy = true` | unlock | |
 ///
 /// # Invariant
@@ -108,8 +114,7 @@ impl<T> LocalList<T> {
 /// - by the thread this shard belongs to (the shard was obtained on the current thread from
 ///   the pool's `ThreadLocal`, `get` or `get_or`, which maps each live thread to its own
 ///   slot), inside a section; or
-/// - by a reclaimer that holds `reclaim_lock`, set `reclaimed` while holding it, passed the
-///   heavy half after that, and then read `busy` clear; or
+/// - by a reclaimer that holds `reclaim_lock` and made both rounds while holding it; or
 /// - through `&mut LocalShard` (the pool is being dropped and nobody else can see it).
 ///
 /// No reference into `list` is alive while user code runs (the generator, a hook, a callback,
@@ -127,6 +132,22 @@ pub(crate) struct LocalShard<T> {
     /// the end of each slow-path section, read by a thread looking for elements to take, as a
     /// hint of which lists are worth a reclaim (the list itself says for sure).
     pub(crate) keeps: AtomicBool,
+    /// How long a hot-path push may grow the list: `min(lease, items.capacity(),
+    /// hold_limit)`, stored by the owner at the end of each slow-path section (0 while one
+    /// runs, so that one that unwinds leaves the hot path closed), and 0 from a reclaimer's
+    /// second round until the owner has synchronised with it.
+    ///
+    /// Invariant (relied on by [`LocalShard::push_from`]): a value the owner reads in a
+    /// section is 0, or at most the list's `items.capacity()` and `lease`.
+    push_limit: AtomicUsize,
+    /// The list's length as the hot path keeps it: `items`' own length is brought up to it
+    /// when a slow-path section or a reclaim starts, and read back into it when one ends (or
+    /// unwinds). An atomic, so that a hot-path push can compare it with `push_limit` before
+    /// it knows whether a reclaimer is at the list.
+    ///
+    /// Invariant: outside slow-path sections and reclaims, `items[..len]` are initialised
+    /// elements and `len <= items.capacity()`.
+    len: AtomicUsize,
     list: UnsafeCell<LocalList<T>>,
     pub(crate) stats: ShardStats,
     /// Held by a reclaimer for as long as it works on the list, and by the owner while it
@@ -159,11 +180,12 @@ impl<T> LocalShard<T> {
         LocalShard {
             busy: AtomicBool::new(false),
             reclaimed: AtomicBool::new(false),
+            push_limit: AtomicUsize::new(0),
+            len: AtomicUsize::new(0),
             keeps: AtomicBool::new(true),
             list: UnsafeCell::new(LocalList {
                 items: Vec::new(),
                 lease: 0,
-                push_limit: 0,
                 hold_limit: usize::MAX,
                 registered: false,
                 low_water: 0,
@@ -193,22 +215,18 @@ impl<T> LocalShard<T> {
         true
     }
 
-    /// Runs `work` on the list in a section entered on the hot path, or returns `refused`
-    /// without touching the list if a reclaimer has been at it since the owner last
-    /// synchronised with it (the slow path then does). One exit for both outcomes keeps the
-    /// hot path short enough for a guard's give-back to be inlined where the guard drops.
-    /// `work` must not unwind: the section is left by a plain store, not a drop guard.
+    /// Runs `work` in a section entered on the hot path; `work` reads the reclaimer's flag
+    /// that stands for its kind of section before it touches the list. One exit for every
+    /// outcome keeps the hot path short enough for a guard's give-back to be inlined where the
+    /// guard drops. `work` must not unwind: the section is left by a plain store, not a drop
+    /// guard.
     #[inline(always)]
-    fn in_hot_section<R>(&self, refused: R, work: impl FnOnce(*mut LocalList<T>) -> R) -> R {
-        // Relaxed: the light half orders this store before the load below, against the
-        // reclaimer's heavy half.
+    fn in_hot_section<R>(&self, work: impl FnOnce() -> R) -> R {
+        // Relaxed: the light half orders this store before `work`'s load of a flag, against
+        // the reclaimer's heavy half.
         self.busy.store(true, Ordering::Relaxed);
         barrier::light();
-        let result = if self.reclaimed.load(Ordering::Relaxed) {
-            refused
-        } else {
-            self.list.with_mut(work)
-        };
+        let result = work();
         // Release: a reclaimer that reads `busy` clear sees everything the section did.
         self.busy.store(false, Ordering::Release);
         result
@@ -244,33 +262,42 @@ impl<T> LocalShard<T> {
     /// The caller is this shard's owning thread (see the type's invariant).
     #[inline]
     pub(crate) unsafe fn pop(&self) -> Option<T> {
-        self.in_hot_section(None, |list| {
-            // SAFETY: the caller owns the shard and is in a section; the borrow ends before
-            // the section does, and nothing here runs user code (the element is moved out,
-            // never dropped).
-            let list = unsafe { &mut *list };
-            let len = list.items.len();
-            if len == 0 {
+        self.in_hot_section(|| {
+            // A reclaimer has been at the list since the owner last synchronised with it: the
+            // slow path does.
+            if self.reclaimed.load(Ordering::Relaxed) {
                 return None;
             }
-            // SAFETY: `items[len - 1]` is initialised; shortening the vector first makes the
-            // slot spare capacity, so the element read out of it is owned by the caller alone.
-            let element = unsafe {
-                list.items.set_len(len - 1);
-                word_move::read(list.items.as_ptr().add(len - 1))
-            };
-            // A branch, not `min`: in steady use the list refills to the same length, so the
-            // mark stays put and the line is not written again.
-            if len - 1 < list.low_water {
-                list.low_water = len - 1;
-            }
-            Some(element)
+            self.list.with_mut(|list| {
+                // SAFETY: the caller owns the shard and is in a section that no reclaimer is
+                // in (`reclaimed` was clear); the borrow ends before the section does, and
+                // nothing here runs user code (the element is moved out, never dropped).
+                let list = unsafe { &mut *list };
+                // Relaxed, here and below: `len` is the owner's, shared with a reclaimer only
+                // through the handshake.
+                let len = self.len.load(Ordering::Relaxed);
+                if len == 0 {
+                    return None;
+                }
+                // Shortening the list first makes the slot spare capacity, so the element
+                // read out of it is the caller's alone.
+                self.len.store(len - 1, Ordering::Relaxed);
+                // SAFETY: `items[len - 1]` is initialised (the invariant of `len`).
+                let element = unsafe { word_move::read(list.items.as_ptr().add(len - 1)) };
+                // A branch, not `min`: in steady use the list refills to the same length, so
+                // the mark stays put and the line is not written again.
+                if len - 1 < list.low_water {
+                    list.low_water = len - 1;
+                }
+                Some(element)
+            })
         })
     }
 
-    /// Moves the element at `src` into the list if a section could be entered on the hot path
-    /// and this thread's lease has room for it; returns whether it did. The element is copied
-    /// straight from where the caller keeps it (see [`crate::word_move`]).
+    /// Moves the element at `src` into the list if `push_limit` leaves room for it (room in
+    /// the lease and the buffer, and no reclaimer at the list since the owner last
+    /// synchronised with one); returns whether it did. The element is copied straight from
+    /// where the caller keeps it (see [`crate::word_move`]).
     ///
     /// # Safety
     ///
@@ -279,24 +306,29 @@ impl<T> LocalShard<T> {
     /// is the list's: the caller treats `*src` as moved out.
     #[inline(always)]
     pub(crate) unsafe fn push_from(&self, src: *const T) -> bool {
-        self.in_hot_section(false, |list| {
-            // SAFETY: the caller owns the shard and is in a section; the borrow ends before
-            // the section does, and neither the comparison nor the copy runs user code (an
-            // element is moved, never dropped).
-            let list = unsafe { &mut *list };
-            let len = list.items.len();
-            // A full lease or a full buffer: the slow path leases more, or grows the buffer.
-            if len >= list.push_limit {
+        self.in_hot_section(|| {
+            // Relaxed, both: the owner's own values, or a reclaimer's 0, ordered by the
+            // barrier's halves. With `push_limit` 0 a reclaimer may be at the list, whose
+            // length may then be anything: the comparison fails whatever it is, and the list
+            // is not touched. Otherwise it is a full lease or a full buffer (the slow path
+            // leases more, or grows the buffer).
+            let push_limit = self.push_limit.load(Ordering::Relaxed);
+            let len = self.len.load(Ordering::Relaxed);
+            if len >= push_limit {
                 return false;
             }
-            debug_assert!(len < list.items.capacity() && len < list.lease);
-            // SAFETY: `len < push_limit <= capacity` (the field's invariant), so there is room
-            // at index `len`, which is spare capacity until `set_len` makes the copied element
-            // part of the vector; `src` is valid and, being the caller's, not inside the list.
-            unsafe {
-                word_move::copy(src, list.items.as_mut_ptr().add(len));
-                list.items.set_len(len + 1);
-            }
+            self.list.with_mut(|list| {
+                // SAFETY: the caller owns the shard and is in a section that no reclaimer is
+                // in (`push_limit` was not 0); the borrow ends before the section does, and
+                // the copy runs no user code (an element is moved, never dropped).
+                let list = unsafe { &mut *list };
+                debug_assert!(len < list.items.capacity() && len < list.lease);
+                // SAFETY: `len < push_limit <= capacity` (the invariants of both), so there is
+                // room at index `len`, spare capacity until `len` grows to cover it; `src` is
+                // valid and, being the caller's, not inside the list.
+                unsafe { word_move::copy(src, list.items.as_mut_ptr().add(len)) };
+            });
+            self.len.store(len + 1, Ordering::Relaxed);
             true
         })
     }
@@ -311,28 +343,78 @@ impl<T> LocalShard<T> {
     #[inline]
     pub(crate) unsafe fn with_list<R>(&self, f: impl FnOnce(&mut LocalList<T>) -> R) -> R {
         let _section = self.enter();
-        self.list.with_mut(|list| {
-            // SAFETY: the caller owns the shard and is in a section, and `f` cannot re-enter
-            // the pool, so this is the only reference into the list while it lives.
-            let list = unsafe { &mut *list };
-            // 0 until `f` is done: should `f` unwind, the hot path stays off the list until
-            // the next call here sets the limit again.
-            list.push_limit = 0;
-            let result = f(list);
-            list.refresh_push_limit();
-            // Relaxed: a hint, read without the handshake.
-            self.keeps.store(list.keeps_for_itself(), Ordering::Relaxed);
-            result
+        // SAFETY: the caller owns the shard and is in a section, and `f` cannot re-enter the
+        // pool, so the list is this thread's alone until `f` is done.
+        self.list.with_mut(|list| unsafe {
+            self.with_len(list, |list| {
+                // 0 until `f` is done: should `f` unwind, the hot path stays off the list
+                // until the next call here sets the limit again. Relaxed, both: read by this
+                // thread, and written by a reclaimer only after this section (the handshake).
+                self.push_limit.store(0, Ordering::Relaxed);
+                let result = f(list);
+                self.push_limit.store(list.push_limit(), Ordering::Relaxed);
+                // Relaxed: a hint, read without the handshake.
+                self.keeps.store(list.keeps_for_itself(), Ordering::Relaxed);
+                result
+            })
         })
+    }
+
+    /// Runs `f` on the list with `items`' own length brought up to the hot path's `len`, and
+    /// `len` brought back to it when `f` returns or unwinds.
+    ///
+    /// # Safety
+    ///
+    /// `list` is this shard's list, which the caller has to itself (in a slow-path section,
+    /// a reclaim, or through `&mut`) until this returns.
+    #[inline]
+    unsafe fn with_len<R>(
+        &self,
+        list: *mut LocalList<T>,
+        f: impl FnOnce(&mut LocalList<T>) -> R,
+    ) -> R {
+        struct StoreBack<'a, T> {
+            len: &'a AtomicUsize,
+            list: *mut LocalList<T>,
+        }
+        impl<T> Drop for StoreBack<'_, T> {
+            fn drop(&mut self) {
+                // SAFETY: the list is still the caller's (`with_len`'s contract), and `f`'s
+                // borrow of it has ended.
+                let len = unsafe { (*self.list).items.len() };
+                self.len.store(len, Ordering::Relaxed);
+            }
+        }
+        // SAFETY: the caller has the list to itself, and before this nobody did anything to
+        // it but through the hot path, so `items[..len]` are its elements (the invariant of
+        // `len`).
+        unsafe { (*list).items.set_len(self.len.load(Ordering::Relaxed)) };
+        let _store_back = StoreBack {
+            len: &self.len,
+            list,
+        };
+        // SAFETY: the caller has the list to itself; `_store_back` touches it only after
+        // this borrow ends.
+        f(unsafe { &mut *list })
     }
 
     /// Takes every idle element out of the list, through exclusive access (the pool is
     /// dropping).
     pub(crate) fn take_items(&mut self) -> Vec<T> {
-        // SAFETY: `&mut self` is exclusive, so no other reference into the list exists, and
-        // the closure runs no user code.
+        // SAFETY: `&mut self` is exclusive, so the list is this thread's alone, and the
+        // closure runs no user code.
         self.list
-            .with_mut(|list| std::mem::take(unsafe { &mut (*list).items }))
+            .with_mut(|list| unsafe { self.with_len(list, |list| std::mem::take(&mut list.items)) })
+    }
+}
+
+impl<T> Drop for LocalShard<T> {
+    fn drop(&mut self) {
+        // The elements the hot path left in the list are dropped with it.
+        // SAFETY: `&mut self` is exclusive, so the list is this thread's alone, and nothing
+        // runs on it.
+        self.list
+            .with_mut(|list| unsafe { self.with_len(list, |_| ()) });
     }
 }
 
@@ -345,7 +427,8 @@ pub(crate) struct Reclaim<'a, T> {
 }
 
 impl<'a, T> Reclaim<'a, T> {
-    /// Takes over every list of `shards` at once, with one heavy barrier for all of them.
+    /// Takes over every list of `shards` at once, with the handshake's two rounds (see
+    /// [`LocalShard`]) made for all of them together: two heavy barriers in all.
     ///
     /// The locks are taken in the order `shards` gives, which must be one order for every
     /// reclaimer of the pool (the `ThreadLocal`'s slot order), so two reclaimers never wait on
@@ -362,10 +445,26 @@ impl<'a, T> Reclaim<'a, T> {
             shard.reclaimed.store(true, Ordering::Relaxed);
             held.push((shard, lock));
         }
-        if !held.is_empty() {
-            barrier::heavy();
+        if held.is_empty() {
+            return Reclaim { held };
         }
+        // Round 1: after it, no pop or slow-path section is in or enters any of the lists.
+        barrier::heavy();
+        Self::wait_for_owners(&held);
+        // Round 2: after it, no push is in or enters either. Relaxed: the heavy half orders
+        // the stores before the loads of `busy`; only the owner, after it synchronised with
+        // this reclaimer through the lock, sets the limit again.
         for (shard, _) in &held {
+            shard.push_limit.store(0, Ordering::Relaxed);
+        }
+        barrier::heavy();
+        Self::wait_for_owners(&held);
+        Reclaim { held }
+    }
+
+    /// Waits until no owner of `held` is in a section.
+    fn wait_for_owners(held: &[(&'a LocalShard<T>, MutexGuard<'a, ()>)]) {
+        for (shard, _) in held {
             // A section runs no user code and waits on nothing a reclaimer holds, so it ends
             // soon; Acquire makes its work visible here.
             let mut turn = 0;
@@ -373,20 +472,18 @@ impl<'a, T> Reclaim<'a, T> {
                 spin_wait(&mut turn);
             }
         }
-        Reclaim { held }
     }
 
-    /// Runs `f` on each list taken over, then brings its `push_limit` up to date; `f` runs no
-    /// user code (it may move elements out, and must not drop them).
+    /// Runs `f` on each list taken over; `f` runs no user code (it may move elements out, and
+    /// must not drop them). The hot path's `push_limit` stays 0: the owner sets it again once
+    /// it has synchronised with this reclaimer.
     pub(crate) fn for_each(&mut self, mut f: impl FnMut(&mut LocalList<T>)) {
         for (shard, _) in &self.held {
             shard.list.with_mut(|list| {
-                // SAFETY: this reclaimer holds the shard's lock, set `reclaimed` while holding
-                // it, passed the heavy half and then read `busy` clear (`begin`): the type's
-                // invariant gives it the list, and `f` runs no user code.
-                let list = unsafe { &mut *list };
-                f(list);
-                list.refresh_push_limit();
+                // SAFETY: this reclaimer holds the shard's lock and made both rounds of the
+                // handshake while holding it (`begin`): the type's invariant gives it the
+                // list, and `f` runs no user code.
+                unsafe { shard.with_len(list, &mut f) };
             });
         }
     }
@@ -473,8 +570,8 @@ mod tests {
         let hot_end = [
             offset_of!(Shard, busy) + 1,
             offset_of!(Shard, reclaimed) + 1,
+            offset_of!(Shard, push_limit) + 8,
             list + offset_of!(List, items) + std::mem::size_of::<Vec<u8>>(),
-            list + offset_of!(List, push_limit) + 8,
             list + offset_of!(List, low_water) + 8,
         ];
         assert!(hot_end.iter().all(|&end| end <= 64), "{hot_end:?}");
@@ -556,6 +653,52 @@ mod loom_tests {
                 taken.len() + listed.len() + back,
                 1,
                 "{taken:?} {listed:?} {back}"
+            );
+            assert!(listed.len() <= lease);
+            assert_eq!(units + lease, 2, "units created or lost");
+        });
+    }
+
+    /// The owner's slow-path section, which sets the hot path's `push_limit`, and then a
+    /// hot-path push, against a reclaimer that takes every idle element and unused unit:
+    /// however the section and the reclaimer's first round interleave, the push never lands
+    /// in a list the reclaimer is working on (loom's cell reports it), and the element and
+    /// the units each end up in one place.
+    #[test]
+    fn handshake_slow_section_then_hot_push_against_a_reclaim() {
+        loom::model(|| {
+            let shard = Arc::new(LocalShard::<u32>::new());
+            let reclaimer = {
+                let shard = Arc::clone(&shard);
+                loom::thread::spawn(move || {
+                    let (mut taken, mut units) = (Vec::new(), 0);
+                    Reclaim::begin(std::iter::once(&*shard)).for_each(|list| {
+                        units += list.lease;
+                        taken.append(&mut list.items);
+                        list.lease = 0;
+                    });
+                    (taken, units)
+                })
+            };
+            // SAFETY: the model's main thread is the shard's owner throughout; the closures
+            // run no user code.
+            unsafe {
+                shard.with_list(|list| {
+                    list.lease += 2;
+                    list.items.reserve(2);
+                })
+            };
+            let element = ManuallyDrop::new(7);
+            // SAFETY: as above; `element` is this thread's own, and moved out if kept.
+            let kept = unsafe { shard.push_from(&*element) };
+            let (taken, units) = reclaimer.join().unwrap();
+            // SAFETY: the reclaimer has been joined; this thread owns the shard.
+            let (listed, lease) =
+                unsafe { shard.with_list(|list| (list.items.clone(), list.lease)) };
+            assert_eq!(
+                taken.len() + listed.len() + usize::from(!kept),
+                1,
+                "{taken:?} {listed:?} {kept}"
             );
             assert!(listed.len() <= lease);
             assert_eq!(units + lease, 2, "units created or lost");

@@ -3,7 +3,7 @@
 //! it closes an element.
 //!
 //! Each goes through one [`Reclaim`]: every list it visits is taken over from its owner with
-//! one heavy barrier for all of them (the handshake on [`LocalShard`]), worked on while no
+//! the handshake's two heavy barriers for all of them (see [`LocalShard`]), worked on while no
 //! owner is in it, and handed back; what it takes out is closed or used only after that, since
 //! closing runs user code, which may re-enter the pool.
 
