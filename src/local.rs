@@ -77,18 +77,18 @@ impl<T> LocalList<T> {
 ///
 /// # The handshake
 ///
-/// The owner touches its list only inside a *section*: it marks the shard `busy` (a plain
-/// store), passes the light half of the asymmetric barrier ([`crate::barrier`]), reads a flag
-/// that a reclaimer sets, and only if the flag lets it works on the list; leaving, it clears
-/// `busy` with `Release`. A hot-path push reads `push_limit` (0 stops it); every other
-/// section (a hot-path pop, any slow-path section) reads `reclaimed`. A *reclaimer* (a thread
-/// that trims, clears, or takes budget or elements from other lists) locks the shard's
-/// `reclaim_lock` and then makes two rounds, each a store, the heavy half, and a wait until it
-/// reads `busy` clear with `Acquire`:
+/// The owner touches its list only inside a *section*: it marks the shard busy (a plain store
+/// of `state` with [`BUSY`]), passes the light half of the asymmetric barrier
+/// ([`crate::barrier`]), reads a flag that a reclaimer sets, and only if the flag lets it
+/// works on the list; leaving, it stores `state` without `BUSY`, with `Release`. A hot-path
+/// push reads `push_limit` (0 stops it); every other section (a hot-path pop, any slow-path
+/// section) reads `reclaimed`. A *reclaimer* (a thread that trims, clears, or takes budget or
+/// elements from other lists) locks the shard's `reclaim_lock` and then makes two rounds, each
+/// a store, the heavy half, and a wait until it reads `BUSY` clear with `Acquire`:
 ///
 /// 1. `reclaimed = true`. The halves order like two `SeqCst` fences, so either the owner's
 ///    load sees the flag (it stays out and waits on the lock), or the reclaimer's load sees
-///    `busy` (it waits for the section to end, which publishes the section's work). After
+///    `BUSY` (it waits for the section to end, which publishes the section's work). After
 ///    this round no pop or slow-path section enters, and the one that was running, the only
 ///    writer of `push_limit` besides reclaimers, has ended.
 /// 2. `push_limit = 0`, by the same argument: after this round no push enters either.
@@ -102,11 +102,11 @@ impl<T> LocalList<T> {
 ///
 /// | side | writes | then | reads |
 /// |---|---|---|---|
-/// | owner, entering | `busy = true` (`Relaxed`) | light half | `push_limit` for a hot push, else `reclaimed` (`Relaxed`) |
-/// | owner, leaving | `busy = false` (`Release`) | | |
-/// | reclaimer, round 1 | lock, `reclaimed = true` | heavy half | `busy` (`Acquire`) until clear |
-/// | reclaimer, round 2 | `push_limit = 0` | heavy half | `busy` (`Acquire`) until clear |
-/// | owner, after a reclaim | lock (waits), `reclaimed = false`, `busy = true` | unlock | |
+/// | owner, entering | `state = len \| BUSY` (`Relaxed`) | light half | `push_limit` for a hot push, else `reclaimed` (`Relaxed`) |
+/// | owner, leaving | `state = new len` (`Release`) | | |
+/// | reclaimer, round 1 | lock, `reclaimed = true` | heavy half | `state` (`Acquire`) until `BUSY` is clear |
+/// | reclaimer, round 2 | `push_limit = 0` | heavy half | `state` (`Acquire`) until `BUSY` is clear |
+/// | owner, after a reclaim | lock (waits), `reclaimed = false`, `state = items.len() \| BUSY` | unlock | |
 ///
 /// # Invariant
 ///
@@ -123,8 +123,18 @@ impl<T> LocalList<T> {
 /// user code. Other threads read `stats` (atomics) freely.
 #[repr(C)]
 pub(crate) struct LocalShard<T> {
-    /// Set by the owner while it is in a section.
-    busy: AtomicBool,
+    /// The list's length as the hot path keeps it, with [`BUSY`] set while the owner is in a
+    /// section: the owner enters with a store of the length it already holds, and leaves with
+    /// a store of the length it leaves, which is the hot path's one write of the length too.
+    /// Written by the owner only. `items`' own length is brought up to it when a slow-path
+    /// section starts; a reclaimer, which must not write it (the owner enters sections without
+    /// knowing whether one is at the list), brings `items` up to it once and leaves the length
+    /// there until the owner synchronises.
+    ///
+    /// Invariant: outside the owner's sections, `items[..len]` are the list's elements, where
+    /// `len` is `state` if no reclaimer has been at the list since the owner last synchronised
+    /// with one (`reclaimed` clear), and `items.len()` otherwise; `len <= items.capacity()`.
+    state: AtomicUsize,
     /// Set by a reclaimer holding `reclaim_lock`; cleared only by the owner, holding it.
     reclaimed: AtomicBool,
     /// Whether the list keeps its elements for its own thread, rather than passing them on to
@@ -140,14 +150,6 @@ pub(crate) struct LocalShard<T> {
     /// Invariant (relied on by [`LocalShard::push_from`]): a value the owner reads in a
     /// section is 0, or at most the list's `items.capacity()` and `lease`.
     push_limit: AtomicUsize,
-    /// The list's length as the hot path keeps it: `items`' own length is brought up to it
-    /// when a slow-path section or a reclaim starts, and read back into it when one ends (or
-    /// unwinds). An atomic, so that a hot-path push can compare it with `push_limit` before
-    /// it knows whether a reclaimer is at the list.
-    ///
-    /// Invariant: outside slow-path sections and reclaims, `items[..len]` are initialised
-    /// elements and `len <= items.capacity()`.
-    len: AtomicUsize,
     list: UnsafeCell<LocalList<T>>,
     pub(crate) stats: ShardStats,
     /// Held by a reclaimer for as long as it works on the list, and by the owner while it
@@ -162,15 +164,22 @@ pub(crate) struct LocalShard<T> {
 // shard, a reclaimer, or when the pool drops on another thread), hence `T: Send`.
 unsafe impl<T: Send> Sync for LocalShard<T> {}
 
-/// Ends the owner's section when dropped, even if the section's work unwinds (a reclaimer
-/// would otherwise wait for it forever).
-struct Section<'a>(&'a AtomicBool);
+/// The bit of `state` that marks the owner in a section.
+const BUSY: usize = 1 << (usize::BITS - 1);
 
-impl Drop for Section<'_> {
-    #[inline(always)]
+/// A section entered from the slow path. Ends when dropped, even if the section's work unwinds
+/// (a reclaimer would otherwise wait for it forever), with the list's length as the section
+/// left it.
+struct Section<'a, T>(&'a LocalShard<T>);
+
+impl<T> Drop for Section<'_, T> {
     fn drop(&mut self) {
-        // Release: a reclaimer that reads `busy` clear sees everything the section did.
-        self.0.store(false, Ordering::Release);
+        let shard = self.0;
+        // SAFETY: this thread is in a section of its own shard (`enter`), and the section's
+        // work, with its borrow of the list, is over.
+        let len = shard.list.with_mut(|list| unsafe { (*list).items.len() });
+        // Release: a reclaimer that reads the section ended sees everything it did.
+        shard.state.store(len, Ordering::Release);
     }
 }
 
@@ -178,11 +187,10 @@ impl<T> LocalShard<T> {
     /// An empty shard with no lease, not yet registered for thread exit.
     pub(crate) fn new() -> Self {
         LocalShard {
-            busy: AtomicBool::new(false),
+            state: AtomicUsize::new(0),
             reclaimed: AtomicBool::new(false),
-            push_limit: AtomicUsize::new(0),
-            len: AtomicUsize::new(0),
             keeps: AtomicBool::new(true),
+            push_limit: AtomicUsize::new(0),
             list: UnsafeCell::new(LocalList {
                 items: Vec::new(),
                 lease: 0,
@@ -198,47 +206,44 @@ impl<T> LocalShard<T> {
         }
     }
 
-    /// Enters a section on the hot path; `false` (and no section) if a reclaimer has been at
-    /// the list since the owner last synchronised with it, which the slow path then does.
+    /// Enters a section and returns the list's length as `state` held it; the caller reads
+    /// the reclaimer's flag that stands for its kind of section before it touches the list,
+    /// and leaves with [`leave`](Self::leave).
     #[inline(always)]
-    fn try_enter(&self) -> bool {
-        // Relaxed: the light half orders this store before the load below, against the
-        // reclaimer's heavy half.
-        self.busy.store(true, Ordering::Relaxed);
+    fn enter_blind(&self) -> usize {
+        // Relaxed: the owner's own last store (no other thread writes `state`), so its
+        // `BUSY` bit is clear: the owner is in no section when it enters one.
+        let len = self.state.load(Ordering::Relaxed);
+        // Relaxed: the light half orders this store before the caller's load of a flag,
+        // against the reclaimer's heavy half.
+        self.state.store(len | BUSY, Ordering::Relaxed);
         barrier::light();
-        if self.reclaimed.load(Ordering::Relaxed) {
-            // Release, as when leaving: a reclaimer that reads this store must see what the
-            // owner's earlier sections did.
-            self.busy.store(false, Ordering::Release);
-            return false;
-        }
-        true
+        len
     }
 
-    /// Runs `work` in a section entered on the hot path; `work` reads the reclaimer's flag
-    /// that stands for its kind of section before it touches the list. One exit for every
-    /// outcome keeps the hot path short enough for a guard's give-back to be inlined where the
-    /// guard drops. `work` must not unwind: the section is left by a plain store, not a drop
-    /// guard.
+    /// Leaves a section, with the list's length as the section leaves it.
     #[inline(always)]
-    fn in_hot_section<R>(&self, work: impl FnOnce() -> R) -> R {
-        // Relaxed: the light half orders this store before `work`'s load of a flag, against
-        // the reclaimer's heavy half.
-        self.busy.store(true, Ordering::Relaxed);
-        barrier::light();
-        let result = work();
-        // Release: a reclaimer that reads `busy` clear sees everything the section did.
-        self.busy.store(false, Ordering::Release);
-        result
+    fn leave(&self, len: usize) {
+        // Release: a reclaimer that reads the section ended sees everything it did.
+        self.state.store(len, Ordering::Release);
     }
 
-    /// Enters a section from the slow path, waiting for a reclaim in progress.
+    /// Enters a section from the slow path, waiting for a reclaim in progress; `items`' own
+    /// length is the list's when it returns.
     #[inline]
-    fn enter(&self) -> Section<'_> {
-        if !self.try_enter() {
+    fn enter(&self) -> Section<'_, T> {
+        let len = self.enter_blind();
+        if self.reclaimed.load(Ordering::Relaxed) {
+            self.leave(len);
             self.enter_after_reclaim();
+        } else {
+            // SAFETY: the owner is in a section and no reclaimer has been at the list since
+            // it last synchronised with one (`reclaimed` was clear), so `items[..len]` are
+            // the list's elements (the invariant of `state`).
+            self.list
+                .with_mut(|list| unsafe { (*list).items.set_len(len) });
         }
-        Section(&self.busy)
+        Section(self)
     }
 
     /// A reclaimer has been at the list: wait until it is done, take over what it did, and
@@ -250,9 +255,12 @@ impl<T> LocalShard<T> {
         // list happens before what this thread does next. It guards `()`: no poison to mind.
         let _reclaimers_done = self.reclaim_lock.lock().unwrap_or_else(|e| e.into_inner());
         self.reclaimed.store(false, Ordering::Relaxed);
+        // The reclaimers left the list's length in `items` (the invariant of `state`).
+        // SAFETY: the lock keeps reclaimers off the list, and this thread is its owner.
+        let len = self.list.with_mut(|list| unsafe { (*list).items.len() });
         // Relaxed: the next reclaimer takes the lock after this thread releases it, so it
-        // reads this store (or a later one) when it looks at `busy`.
-        self.busy.store(true, Ordering::Relaxed);
+        // reads this store (or a later one) when it looks at `state`.
+        self.state.store(len | BUSY, Ordering::Relaxed);
     }
 
     /// Pops the warmest idle element, if a section could be entered on the hot path.
@@ -262,36 +270,30 @@ impl<T> LocalShard<T> {
     /// The caller is this shard's owning thread (see the type's invariant).
     #[inline]
     pub(crate) unsafe fn pop(&self) -> Option<T> {
-        self.in_hot_section(|| {
-            // A reclaimer has been at the list since the owner last synchronised with it: the
-            // slow path does.
-            if self.reclaimed.load(Ordering::Relaxed) {
-                return None;
+        let len = self.enter_blind();
+        // Since the owner last synchronised with a reclaimer, one has been at the list (the
+        // slow path synchronises, and `len` may be stale), or the list is empty.
+        if self.reclaimed.load(Ordering::Relaxed) || len == 0 {
+            self.leave(len);
+            return None;
+        }
+        let element = self.list.with_mut(|list| {
+            // SAFETY: the caller owns the shard and is in a section that no reclaimer is in
+            // (`reclaimed` was clear); the borrow ends before the section does, and nothing
+            // here runs user code (the element is moved out, never dropped).
+            let list = unsafe { &mut *list };
+            // SAFETY: `items[len - 1]` is initialised (the invariant of `state`); the section
+            // leaves with the list one shorter, so the element read out is the caller's alone.
+            let element = unsafe { word_move::read(list.items.as_ptr().add(len - 1)) };
+            // A branch, not `min`: in steady use the list refills to the same length, so the
+            // mark stays put and the line is not written again.
+            if len - 1 < list.low_water {
+                list.low_water = len - 1;
             }
-            self.list.with_mut(|list| {
-                // SAFETY: the caller owns the shard and is in a section that no reclaimer is
-                // in (`reclaimed` was clear); the borrow ends before the section does, and
-                // nothing here runs user code (the element is moved out, never dropped).
-                let list = unsafe { &mut *list };
-                // Relaxed, here and below: `len` is the owner's, shared with a reclaimer only
-                // through the handshake.
-                let len = self.len.load(Ordering::Relaxed);
-                if len == 0 {
-                    return None;
-                }
-                // Shortening the list first makes the slot spare capacity, so the element
-                // read out of it is the caller's alone.
-                self.len.store(len - 1, Ordering::Relaxed);
-                // SAFETY: `items[len - 1]` is initialised (the invariant of `len`).
-                let element = unsafe { word_move::read(list.items.as_ptr().add(len - 1)) };
-                // A branch, not `min`: in steady use the list refills to the same length, so
-                // the mark stays put and the line is not written again.
-                if len - 1 < list.low_water {
-                    list.low_water = len - 1;
-                }
-                Some(element)
-            })
-        })
+            element
+        });
+        self.leave(len - 1);
+        Some(element)
     }
 
     /// Moves the element at `src` into the list if `push_limit` leaves room for it (room in
@@ -306,17 +308,14 @@ impl<T> LocalShard<T> {
     /// is the list's: the caller treats `*src` as moved out.
     #[inline(always)]
     pub(crate) unsafe fn push_from(&self, src: *const T) -> bool {
-        self.in_hot_section(|| {
-            // Relaxed, both: the owner's own values, or a reclaimer's 0, ordered by the
-            // barrier's halves. With `push_limit` 0 a reclaimer may be at the list, whose
-            // length may then be anything: the comparison fails whatever it is, and the list
-            // is not touched. Otherwise it is a full lease or a full buffer (the slow path
-            // leases more, or grows the buffer).
-            let push_limit = self.push_limit.load(Ordering::Relaxed);
-            let len = self.len.load(Ordering::Relaxed);
-            if len >= push_limit {
-                return false;
-            }
+        let len = self.enter_blind();
+        // Relaxed: the owner's own value, or a reclaimer's 0, ordered by the barrier's
+        // halves. With 0, a reclaimer may be at the list and `len` may be stale: the
+        // comparison fails whatever it is, and the list is not touched. Otherwise it is a
+        // full lease or a full buffer (the slow path leases more, or grows the buffer).
+        let push_limit = self.push_limit.load(Ordering::Relaxed);
+        let pushed = len < push_limit;
+        if pushed {
             self.list.with_mut(|list| {
                 // SAFETY: the caller owns the shard and is in a section that no reclaimer is
                 // in (`push_limit` was not 0); the borrow ends before the section does, and
@@ -324,13 +323,13 @@ impl<T> LocalShard<T> {
                 let list = unsafe { &mut *list };
                 debug_assert!(len < list.items.capacity() && len < list.lease);
                 // SAFETY: `len < push_limit <= capacity` (the invariants of both), so there is
-                // room at index `len`, spare capacity until `len` grows to cover it; `src` is
-                // valid and, being the caller's, not inside the list.
+                // room at index `len`, spare capacity until the section leaves with the list
+                // one longer; `src` is valid and, being the caller's, not inside the list.
                 unsafe { word_move::copy(src, list.items.as_mut_ptr().add(len)) };
             });
-            self.len.store(len + 1, Ordering::Relaxed);
-            true
-        })
+        }
+        self.leave(len + usize::from(pushed));
+        pushed
     }
 
     /// Runs `f` on the list in a section (waiting for a reclaim in progress), and then brings
@@ -343,78 +342,52 @@ impl<T> LocalShard<T> {
     #[inline]
     pub(crate) unsafe fn with_list<R>(&self, f: impl FnOnce(&mut LocalList<T>) -> R) -> R {
         let _section = self.enter();
-        // SAFETY: the caller owns the shard and is in a section, and `f` cannot re-enter the
-        // pool, so the list is this thread's alone until `f` is done.
-        self.list.with_mut(|list| unsafe {
-            self.with_len(list, |list| {
-                // 0 until `f` is done: should `f` unwind, the hot path stays off the list
-                // until the next call here sets the limit again. Relaxed, both: read by this
-                // thread, and written by a reclaimer only after this section (the handshake).
-                self.push_limit.store(0, Ordering::Relaxed);
-                let result = f(list);
-                self.push_limit.store(list.push_limit(), Ordering::Relaxed);
-                // Relaxed: a hint, read without the handshake.
-                self.keeps.store(list.keeps_for_itself(), Ordering::Relaxed);
-                result
-            })
+        self.list.with_mut(|list| {
+            // SAFETY: the caller owns the shard and is in a section, and `f` cannot re-enter
+            // the pool, so this is the only reference into the list while it lives.
+            let list = unsafe { &mut *list };
+            // 0 until `f` is done: should `f` unwind, the hot path stays off the list until
+            // the next call here sets the limit again. Relaxed, both: read by this thread,
+            // and written by a reclaimer only after this section (the handshake).
+            self.push_limit.store(0, Ordering::Relaxed);
+            let result = f(list);
+            self.push_limit.store(list.push_limit(), Ordering::Relaxed);
+            // Relaxed: a hint, read without the handshake.
+            self.keeps.store(list.keeps_for_itself(), Ordering::Relaxed);
+            result
         })
     }
 
-    /// Runs `f` on the list with `items`' own length brought up to the hot path's `len`, and
-    /// `len` brought back to it when `f` returns or unwinds.
-    ///
-    /// # Safety
-    ///
-    /// `list` is this shard's list, which the caller has to itself (in a slow-path section,
-    /// a reclaim, or through `&mut`) until this returns.
-    #[inline]
-    unsafe fn with_len<R>(
-        &self,
-        list: *mut LocalList<T>,
-        f: impl FnOnce(&mut LocalList<T>) -> R,
-    ) -> R {
-        struct StoreBack<'a, T> {
-            len: &'a AtomicUsize,
-            list: *mut LocalList<T>,
+    /// Brings `items`' own length up to the list's, through exclusive access.
+    fn sync_len(&mut self) {
+        // Relaxed, both: `&mut self` orders everything before it.
+        if self.reclaimed.load(Ordering::Relaxed) {
+            // A reclaimer left the length in `items` (the invariant of `state`).
+            return;
         }
-        impl<T> Drop for StoreBack<'_, T> {
-            fn drop(&mut self) {
-                // SAFETY: the list is still the caller's (`with_len`'s contract), and `f`'s
-                // borrow of it has ended.
-                let len = unsafe { (*self.list).items.len() };
-                self.len.store(len, Ordering::Relaxed);
-            }
-        }
-        // SAFETY: the caller has the list to itself, and before this nobody did anything to
-        // it but through the hot path, so `items[..len]` are its elements (the invariant of
-        // `len`).
-        unsafe { (*list).items.set_len(self.len.load(Ordering::Relaxed)) };
-        let _store_back = StoreBack {
-            len: &self.len,
-            list,
-        };
-        // SAFETY: the caller has the list to itself; `_store_back` touches it only after
-        // this borrow ends.
-        f(unsafe { &mut *list })
+        let len = self.state.load(Ordering::Relaxed) & !BUSY;
+        // SAFETY: `&mut self` is exclusive, and `items[..len]` are the list's elements (the
+        // invariant of `state`).
+        self.list
+            .with_mut(|list| unsafe { (*list).items.set_len(len) });
     }
 
     /// Takes every idle element out of the list, through exclusive access (the pool is
     /// dropping).
     pub(crate) fn take_items(&mut self) -> Vec<T> {
-        // SAFETY: `&mut self` is exclusive, so the list is this thread's alone, and the
-        // closure runs no user code.
+        self.sync_len();
+        self.state.store(0, Ordering::Relaxed);
+        // SAFETY: `&mut self` is exclusive, so no other reference into the list exists, and
+        // the closure runs no user code.
         self.list
-            .with_mut(|list| unsafe { self.with_len(list, |list| std::mem::take(&mut list.items)) })
+            .with_mut(|list| std::mem::take(unsafe { &mut (*list).items }))
     }
 }
 
 impl<T> Drop for LocalShard<T> {
     fn drop(&mut self) {
-        // The elements the hot path left in the list are dropped with it.
-        // SAFETY: `&mut self` is exclusive, so the list is this thread's alone, and nothing
-        // runs on it.
-        self.list
-            .with_mut(|list| unsafe { self.with_len(list, |_| ()) });
+        // The elements the hot path left in the list drop with it.
+        self.sync_len();
     }
 }
 
@@ -436,12 +409,16 @@ impl<'a, T> Reclaim<'a, T> {
     /// Where the process has no heavy half ([`barrier::reaches_other_threads`]), it takes over
     /// no list.
     pub(crate) fn begin(shards: impl Iterator<Item = &'a LocalShard<T>>) -> Self {
-        let mut held = Vec::new();
+        let (mut held, mut first) = (Vec::new(), Vec::new());
         let shards = shards.take_while(|_| barrier::reaches_other_threads());
         for shard in shards {
             // Guards `()`: no poison to mind.
             let lock = shard.reclaim_lock.lock().unwrap_or_else(|e| e.into_inner());
-            // Relaxed: the heavy half below orders it before the loads of `busy`.
+            // Relaxed, both: written under the lock (by the owner too), and the heavy half
+            // below orders the store before the loads of `state`. Whether this is the first
+            // reclaimer since the owner last synchronised with one says where the list's
+            // length is (the invariant of `state`).
+            first.push(!shard.reclaimed.load(Ordering::Relaxed));
             shard.reclaimed.store(true, Ordering::Relaxed);
             held.push((shard, lock));
         }
@@ -452,13 +429,26 @@ impl<'a, T> Reclaim<'a, T> {
         barrier::heavy();
         Self::wait_for_owners(&held);
         // Round 2: after it, no push is in or enters either. Relaxed: the heavy half orders
-        // the stores before the loads of `busy`; only the owner, after it synchronised with
+        // the stores before the loads of `state`; only the owner, after it synchronised with
         // this reclaimer through the lock, sets the limit again.
         for (shard, _) in &held {
             shard.push_limit.store(0, Ordering::Relaxed);
         }
         barrier::heavy();
         Self::wait_for_owners(&held);
+        for ((shard, _), _) in held.iter().zip(first).filter(|(_, first)| *first) {
+            // Relaxed: the owner's length, published to this thread by the Acquire load that
+            // saw its last section end (its blind entries since store the same length, with
+            // `BUSY`, and leave it as it was).
+            let len = shard.state.load(Ordering::Relaxed) & !BUSY;
+            // SAFETY: this reclaimer made both rounds while holding the lock, so the list is
+            // its own (the type's invariant); no reclaimer had been at it since the owner last
+            // synchronised with one, so `items[..len]` are its elements (the invariant of
+            // `state`). From here until the owner synchronises, `items` holds the length.
+            shard
+                .list
+                .with_mut(|list| unsafe { (*list).items.set_len(len) });
+        }
         Reclaim { held }
     }
 
@@ -468,23 +458,21 @@ impl<'a, T> Reclaim<'a, T> {
             // A section runs no user code and waits on nothing a reclaimer holds, so it ends
             // soon; Acquire makes its work visible here.
             let mut turn = 0;
-            while shard.busy.load(Ordering::Acquire) {
+            while shard.state.load(Ordering::Acquire) & BUSY != 0 {
                 spin_wait(&mut turn);
             }
         }
     }
 
     /// Runs `f` on each list taken over; `f` runs no user code (it may move elements out, and
-    /// must not drop them). The hot path's `push_limit` stays 0: the owner sets it again once
-    /// it has synchronised with this reclaimer.
+    /// must not drop them). The hot path's `push_limit` stays 0, and the list's length stays
+    /// in `items`: the owner takes both up again once it has synchronised with this reclaimer.
     pub(crate) fn for_each(&mut self, mut f: impl FnMut(&mut LocalList<T>)) {
         for (shard, _) in &self.held {
-            shard.list.with_mut(|list| {
-                // SAFETY: this reclaimer holds the shard's lock and made both rounds of the
-                // handshake while holding it (`begin`): the type's invariant gives it the
-                // list, and `f` runs no user code.
-                unsafe { shard.with_len(list, &mut f) };
-            });
+            // SAFETY: this reclaimer holds the shard's lock and made both rounds of the
+            // handshake while holding it (`begin`): the type's invariant gives it the list,
+            // and `f` runs no user code.
+            shard.list.with_mut(|list| f(unsafe { &mut *list }));
         }
     }
 }
@@ -568,7 +556,7 @@ mod tests {
         type List = LocalList<Vec<u8>>;
         let list = offset_of!(Shard, list);
         let hot_end = [
-            offset_of!(Shard, busy) + 1,
+            offset_of!(Shard, state) + 8,
             offset_of!(Shard, reclaimed) + 1,
             offset_of!(Shard, push_limit) + 8,
             list + offset_of!(List, items) + std::mem::size_of::<Vec<u8>>(),
