@@ -587,6 +587,41 @@ mod loom_tests {
 
     use super::{LocalShard, Reclaim};
 
+    /// A reclaimer that takes every idle element and unused unit of `shard`, and returns them.
+    fn spawn_taking_reclaimer(
+        shard: &Arc<LocalShard<u32>>,
+    ) -> loom::thread::JoinHandle<(Vec<u32>, usize)> {
+        let shard = Arc::clone(shard);
+        loom::thread::spawn(move || {
+            let (mut taken, mut units) = (Vec::new(), 0);
+            Reclaim::begin(std::iter::once(&*shard)).for_each(|list| {
+                units += list.lease;
+                taken.append(&mut list.items);
+                list.lease = 0;
+            });
+            (taken, units)
+        })
+    }
+
+    /// Joins `reclaimer` and checks that the one element is in exactly one place (taken,
+    /// listed, or `away` with the owner) and that the 2 units are whole.
+    fn assert_one_place(
+        shard: &LocalShard<u32>,
+        reclaimer: loom::thread::JoinHandle<(Vec<u32>, usize)>,
+        away: usize,
+    ) {
+        let (taken, units) = reclaimer.join().unwrap();
+        // SAFETY: the reclaimer has been joined; this thread owns the shard.
+        let (listed, lease) = unsafe { shard.with_list(|list| (list.items.clone(), list.lease)) };
+        assert_eq!(
+            taken.len() + listed.len() + away,
+            1,
+            "{taken:?} {listed:?} {away}"
+        );
+        assert!(listed.len() <= lease);
+        assert_eq!(units + lease, 2, "units created or lost");
+    }
+
     /// The owner's hot-path pop, then a hot-path push of the same element (each falling back
     /// to the slow path's section when a reclaimer's mark is up), against a reclaimer that
     /// takes every idle element and unused unit: the element is in exactly one place at the
@@ -603,18 +638,7 @@ mod loom_tests {
                     list.items.push(7);
                 })
             };
-            let reclaimer = {
-                let shard = Arc::clone(&shard);
-                loom::thread::spawn(move || {
-                    let (mut taken, mut units) = (Vec::new(), 0);
-                    Reclaim::begin(std::iter::once(&*shard)).for_each(|list| {
-                        units += list.lease;
-                        taken.append(&mut list.items);
-                        list.lease = 0;
-                    });
-                    (taken, units)
-                })
-            };
+            let reclaimer = spawn_taking_reclaimer(&shard);
             // SAFETY: this thread owns the shard; the closures run no user code.
             let popped = unsafe { shard.pop().or_else(|| shard.with_list(|list| list.pop())) };
             let mut back = 0;
@@ -633,17 +657,7 @@ mod loom_tests {
                     };
                 back = usize::from(!kept);
             }
-            let (taken, units) = reclaimer.join().unwrap();
-            // SAFETY: the reclaimer has been joined; this thread owns the shard.
-            let (listed, lease) =
-                unsafe { shard.with_list(|list| (list.items.clone(), list.lease)) };
-            assert_eq!(
-                taken.len() + listed.len() + back,
-                1,
-                "{taken:?} {listed:?} {back}"
-            );
-            assert!(listed.len() <= lease);
-            assert_eq!(units + lease, 2, "units created or lost");
+            assert_one_place(&shard, reclaimer, back);
         });
     }
 
@@ -656,18 +670,7 @@ mod loom_tests {
     fn handshake_slow_section_then_hot_push_against_a_reclaim() {
         loom::model(|| {
             let shard = Arc::new(LocalShard::<u32>::new());
-            let reclaimer = {
-                let shard = Arc::clone(&shard);
-                loom::thread::spawn(move || {
-                    let (mut taken, mut units) = (Vec::new(), 0);
-                    Reclaim::begin(std::iter::once(&*shard)).for_each(|list| {
-                        units += list.lease;
-                        taken.append(&mut list.items);
-                        list.lease = 0;
-                    });
-                    (taken, units)
-                })
-            };
+            let reclaimer = spawn_taking_reclaimer(&shard);
             // SAFETY: the model's main thread is the shard's owner throughout; the closures
             // run no user code.
             unsafe {
@@ -679,17 +682,7 @@ mod loom_tests {
             let element = ManuallyDrop::new(7);
             // SAFETY: as above; `element` is this thread's own, and moved out if kept.
             let kept = unsafe { shard.push_from(&*element) };
-            let (taken, units) = reclaimer.join().unwrap();
-            // SAFETY: the reclaimer has been joined; this thread owns the shard.
-            let (listed, lease) =
-                unsafe { shard.with_list(|list| (list.items.clone(), list.lease)) };
-            assert_eq!(
-                taken.len() + listed.len() + usize::from(!kept),
-                1,
-                "{taken:?} {listed:?} {kept}"
-            );
-            assert!(listed.len() <= lease);
-            assert_eq!(units + lease, 2, "units created or lost");
+            assert_one_place(&shard, reclaimer, usize::from(!kept));
         });
     }
 
