@@ -110,8 +110,10 @@ impl<T: Send + 'static, R: Reset<T>> Builder<T, R> {
         self
     }
 
-    /// The most idle elements one thread's list keeps before it spills half of them to the
-    /// global shard.
+    /// The most idle elements one thread's list keeps: a `put` on a full list first spills
+    /// the oldest half to the global shard. A thread that gives back more than it takes (the
+    /// consumer end of a pipeline) keeps at most 4, or this if less, and passes them on to the
+    /// global shard together.
     ///
     /// By default `pool_size / (2 * CPUs)`, at least 1 and at most 256; never more than
     /// `pool_size`. 0 gives threads no list at all: every element goes through the global

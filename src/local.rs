@@ -24,14 +24,15 @@ pub(crate) struct LocalList<T> {
     /// Units of the pool's budget this thread holds. Invariant: `items.len() <= lease`.
     pub(crate) lease: usize,
     /// The most idle elements this thread's role lets its list hold before the slow path
-    /// looks again: `GIVER_BATCH` for a thread that gives back more than it takes (see
-    /// `Shared::keep_or_close`), unbounded otherwise.
+    /// looks again: `thread_capacity`, and for a thread that gives back more than it takes
+    /// `GIVER_BATCH` if that is less (see `Shared::give_on`). Invariant:
+    /// `items.len() <= hold_limit <= thread_capacity`; 0 until the list is registered.
     pub(crate) hold_limit: usize,
     /// Where this thread's elements go: what it took out of the pool minus what it gave back,
     /// as far as the slow path has seen, bounded below by `-GIVER_BATCH` (a consumer that
     /// starts taking is recognised within a few gets) and above by `pool_size` (more elements
     /// than that cannot come back to be kept).
-    /// Negative: the thread gives back more than it takes (see `Shared::keep_or_close`).
+    /// Negative: the thread gives back more than it takes (see `Shared::give_on`).
     pub(crate) balance: i64,
     /// This shard's `get` and `put` counters when the slow path last updated `balance`.
     pub(crate) gets_seen: u64,
@@ -56,10 +57,10 @@ impl<T> LocalList<T> {
         Some(element)
     }
 
-    /// Whether the list keeps its elements for its own thread: it has no giver's hold limit
-    /// (see `Shared::give_on`), whose elements are on their way to the global shard.
+    /// Whether the list keeps its elements for its own thread: it is no giver's (see
+    /// `Shared::give_on`), whose elements are on their way to the global shard.
     pub(crate) fn keeps_for_itself(&self) -> bool {
-        self.hold_limit == usize::MAX
+        self.balance >= 0
     }
 
     /// How long the hot path may grow `items` without a check of its own: one comparison
@@ -194,7 +195,7 @@ impl<T> LocalShard<T> {
             list: UnsafeCell::new(LocalList {
                 items: Vec::new(),
                 lease: 0,
-                hold_limit: usize::MAX,
+                hold_limit: 0,
                 registered: false,
                 low_water: 0,
                 balance: 0,
@@ -505,15 +506,15 @@ mod tests {
         unsafe { shard.with_list(f) }
     }
 
-    /// The hot path's one limit stands for both the lease and the buffer's capacity, and is
-    /// closed while a slow-path change is in progress or after one unwound.
+    /// The hot path's one limit stands for the lease, the buffer's capacity and the hold
+    /// limit, and is closed while a slow-path change is in progress or after one unwound.
     #[test]
-    fn push_limit_is_the_lesser_of_lease_and_capacity() {
+    fn push_limit_is_the_least_of_lease_capacity_and_hold_limit() {
         let shard = LocalShard::<String>::new();
         assert!(!push(&shard, "no lease yet"));
 
         on_list(&shard, |list| {
-            (list.lease, list.items) = (4, Vec::with_capacity(2))
+            (list.lease, list.items, list.hold_limit) = (4, Vec::with_capacity(2), 8)
         });
         assert!(push(&shard, "kept") && push(&shard, "kept"));
         let refused = push(&shard, "over the capacity");
@@ -535,6 +536,14 @@ mod tests {
         on_list(&shard, |_| {});
         assert!(push(&shard, "room again"));
         assert_eq!(on_list(&shard, |list| list.items.len()), 4);
+
+        on_list(&shard, |list| list.lease = 16);
+        assert!((0..4).all(|_| push(&shard, "kept")));
+        assert!(
+            !push(&shard, "over the hold limit"),
+            "the hold limit bounds it too"
+        );
+        assert_eq!(on_list(&shard, |list| list.items.len()), 8);
     }
 
     /// The per-thread overhead stated in docs/design.md: one shard per thread per pool.

@@ -83,7 +83,7 @@ impl<T: Send + 'static> Shared<T> {
             unsafe {
                 shard.with_list(|list| {
                     list.registered = true;
-                    list.hold_limit = usize::MAX;
+                    list.hold_limit = self.limits.thread_capacity;
                     (list.balance, list.gets_seen, list.puts_seen) = (0, gets, puts);
                 })
             };
@@ -245,8 +245,8 @@ impl<T: Send + 'static> Shared<T> {
                 if list.balance < 0 {
                     return self.give_on(list, element);
                 }
-                list.hold_limit = usize::MAX;
-                if len < list.lease {
+                list.hold_limit = thread_capacity;
+                if len < list.lease.min(thread_capacity) {
                     // A thread that gave back more than it took no longer does.
                     list.items.push(element);
                     return Ok(());
@@ -282,9 +282,9 @@ impl<T: Send + 'static> Shared<T> {
     /// at a time, so that the budget is written once per that many elements. Returns the
     /// element if there was no unit for it.
     fn give_on(&self, list: &mut LocalList<T>, element: T) -> Result<(), T> {
-        list.hold_limit = GIVER_BATCH;
+        list.hold_limit = GIVER_BATCH.min(self.limits.thread_capacity);
         let len = list.items.len();
-        if len >= GIVER_BATCH {
+        if len >= list.hold_limit {
             // The spilled elements take their units with them.
             list.lease -= len;
             list.low_water = 0;

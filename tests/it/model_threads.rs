@@ -27,7 +27,7 @@ use crate::common::{Ledger, Tracked, UserOps, builder, scale};
 type Thread = usize;
 
 /// One step of a test.
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 enum Op {
     Get(Thread),
     /// `put` on a thread of one of the elements the test holds (index modulo how many),
@@ -183,7 +183,7 @@ impl ThreadsModel {
         let batch = self.sizes.batch;
         let [a, b] = &mut self.lists;
         let (me, other) = if t == 0 { (a, b) } else { (b, a) };
-        if !other.exists || other.hold_limit() != usize::MAX || other.items.is_empty() {
+        if !other.exists || !other.keeps_for_itself() || other.items.is_empty() {
             return None;
         }
         let take = other.items.len().min(batch);
@@ -427,4 +427,51 @@ fn a_taker_and_a_giver_follow_the_model() {
     let stats = run_threads_model(64, 16, &ops);
     assert!(stats.new <= 7 + 4, "{stats}");
     assert!(stats.hits_global > 0, "{stats}");
+}
+
+/// `thread_capacity` bounds a giver's list: thread B only gives back what A took, and keeps
+/// at most `thread_capacity` of it (4, the giver's batch, only when the capacity allows); A
+/// finds the rest in the global shard and builds only what B keeps.
+#[test]
+fn a_giver_keeps_at_most_thread_capacity() {
+    for thread_capacity in 1..=5 {
+        let mut ops = vec![Op::Get(0); 8];
+        ops.extend([Op::Put(1, 0); 8]);
+        ops.extend([Op::Get(0); 8]);
+        let stats = run_threads_model(16, thread_capacity, &ops);
+        let kept_by_b = stats.new - 8;
+        assert!(
+            kept_by_b <= thread_capacity.min(4) as u64,
+            "thread_capacity {thread_capacity}: B kept {kept_by_b}: {stats}"
+        );
+    }
+}
+
+/// `thread_capacity` bounds a list whatever its lease: thread A's list runs dry with 2
+/// unused units, then takes a whole batch of 8 (the list B spilled when it turned giver), and
+/// then A gives elements back: its lease is 10, its list holds at most 8, and what it spills
+/// is where B looks first.
+#[test]
+fn a_list_whose_lease_exceeds_thread_capacity_holds_at_most_thread_capacity() {
+    let mut ops = vec![Op::Get(0); 5];
+    ops.extend([Op::Put(0, 0); 2]);
+    // A's list is empty, 2 of its units unused.
+    ops.extend([Op::Get(0); 2]);
+    // B builds 7 and keeps them, then gives back 2 of A's: it gives more than it takes, and
+    // spills its whole list (8) as one batch.
+    ops.extend([Op::Get(1); 7]);
+    ops.extend([Op::Put(1, 5); 7]);
+    ops.extend([Op::Put(1, 0); 2]);
+    // A takes that batch, with its 8 units, and gives back 3 of what it holds: its list
+    // fills to 8 and spills its oldest 4 to the global shard.
+    ops.push(Op::Get(0));
+    ops.extend([Op::Put(0, 0); 3]);
+    // B takes what it kept, then A's spilled batch, with no need to steal from A.
+    ops.extend([Op::Get(1); 2]);
+    let stats = run_threads_model(64, 8, &ops);
+    assert_eq!(
+        stats.hits_global, 2,
+        "A took B's batch, B took A's: {stats}"
+    );
+    assert_eq!(stats.hits_stolen, 0, "{stats}");
 }

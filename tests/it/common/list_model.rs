@@ -88,7 +88,18 @@ impl ListModel {
         self.items = batch;
         let id = self.items.pop();
         self.low_water = self.items.len();
+        self.assert_within(sizes);
         id
+    }
+
+    /// `thread_capacity` is the most idle elements a list holds, whatever its lease.
+    pub fn assert_within(&self, sizes: Sizes) {
+        assert!(
+            self.items.len() <= sizes.capacity,
+            "a list holds {} idle elements, thread_capacity is {}: {self:?}",
+            self.items.len(),
+            sizes.capacity
+        );
     }
 
     /// What `clear()` or `trim()` does to the list: closes its `count` oldest elements (the
@@ -101,19 +112,30 @@ impl ListModel {
         self.low_water = self.items.len();
     }
 
-    /// The most idle elements the list's role lets it hold: 4 for a giver (a thread whose
-    /// balance, as the put slow path last saw it, is negative).
-    pub fn hold_limit(&self) -> usize {
-        if self.balance < 0 { 4 } else { usize::MAX }
+    /// Whether the list keeps its elements for its own thread: its balance, as the put slow
+    /// path last saw it, is not negative (else it is a giver's).
+    pub fn keeps_for_itself(&self) -> bool {
+        self.balance >= 0
+    }
+
+    /// The most idle elements the list's role lets it hold: `thread_capacity`, and for a
+    /// giver 4 if that is less.
+    pub fn hold_limit(&self, sizes: Sizes) -> usize {
+        if self.keeps_for_itself() {
+            sizes.capacity
+        } else {
+            4.min(sizes.capacity)
+        }
     }
 
     /// Puts `id` on the list. `gets` and `puts` are
     /// the thread's counts so far (not counting this put); `free` is the pool's free budget.
     ///
     /// A list keeps elements while its lease and its role allow. Past that, a thread that
-    /// gives back more than it takes keeps at most 4 and moves them to the global shard
-    /// together, leasing 16 units (or a batch) at once; any other thread leases in doubling
-    /// steps and spills the oldest batch of a full list.
+    /// gives back more than it takes keeps at most 4 (or `thread_capacity`, if less) and moves
+    /// them to the global shard together, leasing 16 units (or a batch) at once; any other
+    /// thread spills the oldest batch of a full list (`thread_capacity` elements) and leases
+    /// in doubling steps once its lease is used up.
     pub fn put(
         &mut self,
         id: usize,
@@ -125,13 +147,13 @@ impl ListModel {
         let mut lease = |want: usize| lease(free, want);
         let len = self.items.len();
         let mut spilled = None;
-        if len >= self.lease.min(self.hold_limit()) {
+        if len >= self.lease.min(self.hold_limit(sizes)) {
             let taken = (gets - self.gets_seen) as i64;
             let given = (puts - self.puts_seen) as i64;
             (self.gets_seen, self.puts_seen) = (gets, puts);
             self.balance = (self.balance + taken - given).clamp(-4, sizes.pool_size as i64);
             if self.balance < 0 {
-                if len >= 4 {
+                if len >= self.hold_limit(sizes) {
                     self.lease -= len;
                     self.low_water = 0;
                     spilled = Some(self.items.drain(..).collect());
@@ -139,18 +161,18 @@ impl ListModel {
                 if self.items.len() == self.lease {
                     self.lease += lease(16.min(sizes.batch));
                 }
-            } else {
-                if len >= self.lease {
-                    let (spill, want) = if len >= sizes.capacity {
-                        (sizes.batch.min(len), sizes.batch)
-                    } else {
-                        (0, len.clamp(1, sizes.batch).min(sizes.capacity - len))
-                    };
-                    if spill > 0 {
-                        self.lease -= spill;
-                        self.low_water = self.low_water.saturating_sub(spill);
-                        spilled = Some(self.items.drain(..spill).collect());
-                    }
+            } else if len >= self.lease.min(sizes.capacity) {
+                let (spill, want) = if len >= sizes.capacity {
+                    (sizes.batch.min(len), sizes.batch)
+                } else {
+                    (0, len.clamp(1, sizes.batch).min(sizes.capacity - len))
+                };
+                if spill > 0 {
+                    self.lease -= spill;
+                    self.low_water = self.low_water.saturating_sub(spill);
+                    spilled = Some(self.items.drain(..spill).collect());
+                }
+                if self.items.len() == self.lease {
                     self.lease += lease(want);
                 }
             }
@@ -159,6 +181,7 @@ impl ListModel {
         if kept {
             self.items.push(id);
         }
+        self.assert_within(sizes);
         PutOutcome { kept, spilled }
     }
 }
