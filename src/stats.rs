@@ -158,9 +158,11 @@ stats_table! {
         /// not create, given to [`put`](crate::CachePool::put), counts as one given back.
         derived checked_out: u64,
         /// Panics of the close callback the pool contained instead of propagating: in a guard's
-        /// drop, while the thread was unwinding, or during thread exit, where propagating could
-        /// abort the process. Each was reported by the panic hook when it happened, and its
-        /// element counts as closed.
+        /// drop, while the thread was unwinding, during thread exit, or on the idle-timeout
+        /// thread, where propagating could abort the process or has no caller to reach; and,
+        /// when one call closes several elements (`clear`, `trim`), every panic after the
+        /// first, which is the one that propagates. Each was reported by the panic hook when it
+        /// happened, and its element counts as closed.
         counted contained_panics: u64,
     }
 }

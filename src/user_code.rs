@@ -101,7 +101,9 @@ impl<T: Send + 'static> Shared<T> {
     }
 
     /// Closes idle elements the pool gives up (they were counted when they came in), every
-    /// one of them even if a close callback panics; returns the first panic.
+    /// one of them even if a close callback panics; returns the first panic, for the caller
+    /// to propagate or contain. Only one panic can leave a call: the ones after the first are
+    /// contained here, and counted.
     #[must_use]
     pub(crate) fn evict(&self, elements: Vec<T>, why: Eviction) -> Option<Box<dyn Any + Send>> {
         let mut first_panic = None;
@@ -114,7 +116,11 @@ impl<T: Send + 'static> Shared<T> {
             }
             self.count(|s| &s.closed);
             if let Err(panic) = catch_unwind(AssertUnwindSafe(|| self.call_close(element))) {
-                first_panic.get_or_insert(panic);
+                if first_panic.is_none() {
+                    first_panic = Some(panic);
+                } else {
+                    self.count(|s| &s.contained_panics);
+                }
             }
         }
         first_panic

@@ -8,7 +8,7 @@ use std::thread;
 
 use cachepool::CachePool;
 
-use crate::common::assert_stats;
+use crate::common::{Site, assert_stats, expect_injected, inject, silence_injected_panics};
 
 /// A pool of numbered elements that records the ids its close callback receives.
 struct Numbered {
@@ -255,4 +255,53 @@ fn a_trim_after_a_clear_is_counted_as_a_trim() {
         "the cleared one and everything idle for a period"
     );
     assert_eq!(stats.trimmed, 6);
+}
+
+/// A pool holding `count` idle elements whose close callback panics on each.
+fn idle_elements_that_panic_on_close(count: usize) -> CachePool<u32> {
+    let pool = CachePool::builder(|| 0u32)
+        .close_callback(|_| inject(Site::Close))
+        .pool_size(count)
+        .thread_capacity(count)
+        .build();
+    let held: Vec<u32> = (0..count).map(|_| pool.get()).collect();
+    held.into_iter().for_each(|e| pool.put(e));
+    assert_stats!(pool.stats(), idle: count);
+    pool
+}
+
+/// One call that closes several elements propagates one panic at most: every other panic of
+/// the close callback is contained, and each is counted, as `Stats::contained_panics` says.
+#[test]
+fn clear_and_trim_count_every_close_panic_they_do_not_propagate() {
+    let _quiet = silence_injected_panics();
+    type Eviction = fn(&CachePool<u32>);
+    let clear: Eviction = CachePool::clear;
+    // The first trim starts the period the elements then sit idle through.
+    let trim_twice: Eviction = |pool| {
+        pool.trim();
+        pool.trim();
+    };
+    for evict in [clear, trim_twice] {
+        // Called normally: the first panic propagates, the other two are contained.
+        let pool = idle_elements_that_panic_on_close(3);
+        let caught = catch_unwind(AssertUnwindSafe(|| evict(&pool)));
+        assert_eq!(expect_injected(caught.unwrap_err()), Site::Close);
+        assert_stats!(pool.stats(), closed: 3, evicted: 3, idle: 0, contained_panics: 2);
+
+        // Called from a drop while the thread unwinds: all three are contained.
+        struct EvictOnDrop<'a>(&'a CachePool<u32>, Eviction);
+        impl Drop for EvictOnDrop<'_> {
+            fn drop(&mut self) {
+                (self.1)(self.0);
+            }
+        }
+        let pool = idle_elements_that_panic_on_close(3);
+        let caught = catch_unwind(AssertUnwindSafe(|| {
+            let _evict = EvictOnDrop(&pool, evict);
+            inject(Site::UserCode);
+        }));
+        assert_eq!(expect_injected(caught.unwrap_err()), Site::UserCode);
+        assert_stats!(pool.stats(), closed: 3, evicted: 3, idle: 0, contained_panics: 3);
+    }
 }

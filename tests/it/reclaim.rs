@@ -22,7 +22,8 @@ use cachepool::{CachePool, Stats};
 use crossbeam_channel::Sender;
 
 use crate::common::{
-    Fixture, Handle, Ledger, Rng, State, Tracked, UserOps, assert_stats, builder, scale, seed,
+    Fixture, Handle, Ledger, Rng, Site, State, Tracked, UserOps, assert_stats, builder, inject,
+    scale, seed, silence_injected_panics,
 };
 
 /// The size of a burst's elements: buffers of 1 MiB (zeroed pages are mapped only when
@@ -281,6 +282,32 @@ fn elements_in_steady_use_are_never_closed_by_the_idle_timeout() {
         "used every 5 ms (longest gap {longest_gap:?}) under a {TIMEOUT:?} timeout"
     );
     assert_stats!(control.stats(), new: 1, trimmed: 1, idle: 0; "the idle pool beside it");
+}
+
+/// The idle-timeout thread has no caller to propagate a close callback's panic to: it
+/// contains every one, counts each, and goes on closing the other elements and serving the
+/// other pools.
+#[test]
+fn the_idle_timeout_contains_and_counts_every_close_panic() {
+    const IDLE: usize = 3;
+    let _only_one = timeout_pools();
+    let _quiet = silence_injected_panics();
+    let pool = CachePool::builder(|| 0u32)
+        .close_callback(|_| inject(Site::Close))
+        .pool_size(IDLE)
+        .thread_capacity(IDLE)
+        .idle_timeout(Duration::from_millis(20))
+        .build();
+    let held: Vec<u32> = (0..IDLE).map(|_| pool.get()).collect();
+    held.into_iter().for_each(|e| pool.put(e));
+    let closed_all = eventually(SETTLE, || pool.stats().closed == IDLE as u64);
+    let stats = pool.stats();
+    assert!(
+        closed_all,
+        "the timeout closed {} of {IDLE}: {stats}",
+        stats.closed
+    );
+    assert_stats!(stats, trimmed: IDLE as u64, idle: 0, contained_panics: IDLE as u64);
 }
 
 /// The stats of a quiet pool, checked against the ledger (`Fixture::quiet_stats`, with what
