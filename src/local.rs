@@ -44,10 +44,47 @@ pub(crate) struct LocalList<T> {
 }
 
 impl<T> LocalList<T> {
+    /// An empty list with no lease, not yet registered for thread exit.
+    fn new() -> Self {
+        LocalList {
+            items: Vec::new(),
+            lease: 0,
+            hold_limit: 0,
+            registered: false,
+            low_water: 0,
+            balance: 0,
+            gets_seen: 0,
+            puts_seen: 0,
+        }
+    }
+
     /// Units this list holds beyond its idle elements: what its checked-out elements will need
     /// when they come back here, and what other threads may take when they need budget.
     pub(crate) fn unused_units(&self) -> usize {
         self.lease - self.items.len()
+    }
+
+    /// Makes room in `items` for `additional` more elements, growing the buffer in doubling
+    /// steps, but never past `thread_capacity`: a list's buffer is at most `thread_capacity`
+    /// elements (the bound `docs/design.md` gives for a thread's memory), which `Vec`'s own
+    /// growth would overshoot. The caller keeps `items.len() + additional <= thread_capacity`.
+    pub(crate) fn reserve_within(&mut self, additional: usize, thread_capacity: usize) {
+        let needed = self.items.len() + additional;
+        debug_assert!(needed <= thread_capacity, "{needed} > {thread_capacity}");
+        if needed > self.items.capacity() {
+            let grown = (2 * self.items.capacity())
+                .max(4)
+                .min(thread_capacity)
+                .max(needed);
+            self.items.reserve_exact(grown - self.items.len());
+        }
+    }
+
+    /// Pushes an element the slow path keeps, growing the buffer within `thread_capacity`
+    /// (see [`reserve_within`](Self::reserve_within)).
+    pub(crate) fn keep(&mut self, element: T, thread_capacity: usize) {
+        self.reserve_within(1, thread_capacity);
+        self.items.push(element);
     }
 
     /// Takes the warmest element out, lowering the low-water mark as the hot path does.
@@ -192,16 +229,7 @@ impl<T> LocalShard<T> {
             reclaimed: AtomicBool::new(false),
             keeps: AtomicBool::new(true),
             push_limit: AtomicUsize::new(0),
-            list: UnsafeCell::new(LocalList {
-                items: Vec::new(),
-                lease: 0,
-                hold_limit: 0,
-                registered: false,
-                low_water: 0,
-                balance: 0,
-                gets_seen: 0,
-                puts_seen: 0,
-            }),
+            list: UnsafeCell::new(LocalList::new()),
             stats: ShardStats::default(),
             reclaim_lock: Mutex::new(()),
         }
@@ -544,6 +572,33 @@ mod tests {
             "the hold limit bounds it too"
         );
         assert_eq!(on_list(&shard, |list| list.items.len()), 8);
+    }
+
+    /// A list's buffer grows in doubling steps from 4 and stops at `thread_capacity`, whether
+    /// it grows one element or a batch at a time.
+    #[test]
+    fn a_list_buffer_never_grows_past_thread_capacity() {
+        for thread_capacity in 1..=40 {
+            let mut list = LocalList::new();
+            for n in 0..thread_capacity {
+                list.keep(n as u64, thread_capacity);
+                assert!(list.items.capacity() <= thread_capacity);
+            }
+            assert_eq!(list.items.capacity(), thread_capacity);
+            list.items.clear();
+            let batch = thread_capacity.div_ceil(2);
+            list.reserve_within(batch, thread_capacity);
+            list.items.extend(0..batch as u64);
+            assert_eq!(list.items.capacity(), thread_capacity, "the buffer is kept");
+
+            let mut fresh = LocalList::<u64>::new();
+            fresh.reserve_within(batch, thread_capacity);
+            assert!(fresh.items.capacity() >= batch);
+            assert!(
+                fresh.items.capacity() <= thread_capacity,
+                "{thread_capacity}"
+            );
+        }
     }
 
     /// The per-thread overhead stated in docs/design.md: one shard per thread per pool.

@@ -107,6 +107,7 @@ impl<T: Send + 'static> Shared<T> {
                 shard.with_list(|list| {
                     let unneeded = self.give_back_unused(list);
                     list.lease += batch.elements.len();
+                    list.reserve_within(batch.elements.len(), self.limits.thread_capacity);
                     batch.elements.move_into(&mut list.items);
                     let element = list.items.pop();
                     list.low_water = list.items.len();
@@ -125,6 +126,7 @@ impl<T: Send + 'static> Shared<T> {
             shard.with_list(|list| {
                 // Each stolen element brings its unit of budget along.
                 list.lease += stolen.len();
+                list.reserve_within(stolen.len(), self.limits.thread_capacity);
                 list.items.extend(stolen);
                 let element = list.items.pop();
                 list.low_water = list.items.len();
@@ -230,7 +232,7 @@ impl<T: Send + 'static> Shared<T> {
                 let len = list.items.len();
                 if len < list.lease.min(list.hold_limit) {
                     // The buffer was full, or a reclaimer left room: there is room.
-                    list.items.push(element);
+                    list.keep(element, thread_capacity);
                     return Ok(());
                 }
                 // Gets and puts since the last visit: the puts are the ones the hot path kept
@@ -248,7 +250,7 @@ impl<T: Send + 'static> Shared<T> {
                 list.hold_limit = thread_capacity;
                 if len < list.lease.min(thread_capacity) {
                     // A thread that gave back more than it took no longer does.
-                    list.items.push(element);
+                    list.keep(element, thread_capacity);
                     return Ok(());
                 }
                 let (spill, want) = if len >= thread_capacity {
@@ -267,7 +269,7 @@ impl<T: Send + 'static> Shared<T> {
                     list.lease += self.budget.lease(want);
                 }
                 if list.unused_units() > 0 {
-                    list.items.push(element);
+                    list.keep(element, thread_capacity);
                     Ok(())
                 } else {
                     Err(element)
@@ -282,7 +284,8 @@ impl<T: Send + 'static> Shared<T> {
     /// at a time, so that the budget is written once per that many elements. Returns the
     /// element if there was no unit for it.
     fn give_on(&self, list: &mut LocalList<T>, element: T) -> Result<(), T> {
-        list.hold_limit = GIVER_BATCH.min(self.limits.thread_capacity);
+        let thread_capacity = self.limits.thread_capacity;
+        list.hold_limit = GIVER_BATCH.min(thread_capacity);
         let len = list.items.len();
         if len >= list.hold_limit {
             // The spilled elements take their units with them.
@@ -294,7 +297,7 @@ impl<T: Send + 'static> Shared<T> {
             list.lease += self.budget.lease(self.units_at_once());
         }
         if list.unused_units() > 0 {
-            list.items.push(element);
+            list.keep(element, thread_capacity);
             Ok(())
         } else {
             Err(element)
