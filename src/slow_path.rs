@@ -109,8 +109,9 @@ impl<T: Send + 'static> Shared<T> {
                     list.lease += batch.elements.len();
                     list.reserve_within(batch.elements.len(), self.limits.thread_capacity);
                     batch.elements.move_into(&mut list.items);
+                    // The list's low-water mark stays 0 (it was empty): elements that arrive
+                    // in this period count as used in it, as a put's do.
                     let element = list.items.pop();
-                    list.low_water = list.items.len();
                     (element, unneeded)
                 })
             };
@@ -128,9 +129,8 @@ impl<T: Send + 'static> Shared<T> {
                 list.lease += stolen.len();
                 list.reserve_within(stolen.len(), self.limits.thread_capacity);
                 list.items.extend(stolen);
-                let element = list.items.pop();
-                list.low_water = list.items.len();
-                element
+                // The low-water mark stays 0, as for a batch from the global shard.
+                list.items.pop()
             })
         };
         element.map(|element| (element, Source::OtherThread))

@@ -192,9 +192,8 @@ impl ThreadsModel {
         other.low_water = other.low_water.saturating_sub(take);
         me.lease += take;
         me.items = stolen;
-        let id = me.items.pop();
-        me.low_water = me.items.len();
-        id
+        // `me` was empty: its low-water mark is 0.
+        me.items.pop()
     }
 
     /// Returns whether the element was kept.
@@ -474,4 +473,27 @@ fn a_list_whose_lease_exceeds_thread_capacity_holds_at_most_thread_capacity() {
         "A took B's batch, B took A's: {stats}"
     );
     assert_eq!(stats.hits_stolen, 0, "{stats}");
+}
+
+/// `trim()` closes only what sat idle through a whole period, wherever an element went in
+/// between: a batch that B gives back after one trim and A takes into its list is spared by
+/// the next trim (it was in use during the period), and closed by the one after.
+#[test]
+fn a_batch_taken_into_a_list_after_a_trim_survives_the_next() {
+    let mut ops = vec![Op::Get(0); 5];
+    ops.push(Op::Trim(0));
+    // B's fifth put sends the first four to the global shard; A takes them into its list and
+    // hands out one.
+    ops.extend([Op::Put(1, 0); 5]);
+    ops.push(Op::Get(0));
+    ops.push(Op::Trim(0));
+    let spared = run_threads_model(64, 16, &ops);
+    assert_eq!(
+        spared.trimmed, 0,
+        "all five were checked out in the period: {spared}"
+    );
+    ops.push(Op::Trim(0));
+    let closed = run_threads_model(64, 16, &ops);
+    // A's three and B's one sat idle through the period between the last two trims.
+    assert_eq!(closed.trimmed, 4, "{closed}");
 }

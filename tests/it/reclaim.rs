@@ -304,6 +304,48 @@ fn elements_in_steady_use_are_never_closed_by_the_idle_timeout() {
     assert_stats!(control.stats(), new: 1, trimmed: 1, idle: 0; "the idle pool beside it");
 }
 
+/// A pipeline in steady use, with `trim()` called after every few dozen elements have gone
+/// round: each element is checked out in every period (the producer takes whole batches and
+/// uses every element of one before it takes the next), so no `trim()` closes any, and the
+/// pool builds only what is in flight plus the lists' few elements.
+#[test]
+fn trim_closes_nothing_in_a_pipeline_in_steady_use() {
+    let (trims, per_period) = if cfg!(miri) { (4, 12) } else { (40, 48) };
+    let pool = CachePool::builder(|| vec![0u8; 64]).build();
+    let processed = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    thread::scope(|s| {
+        let (to_consumer, from_producer) = crossbeam_channel::bounded::<Vec<u8>>(2);
+        let (pool, processed, stop) = (&pool, &processed, &stop);
+        s.spawn(move || {
+            while !stop.load(Relaxed) {
+                if to_consumer.send(pool.get()).is_err() {
+                    break;
+                }
+            }
+        });
+        s.spawn(move || {
+            for buf in from_producer {
+                pool.put(buf);
+                processed.fetch_add(1, Relaxed);
+            }
+        });
+        for _ in 0..trims {
+            let period_start = processed.load(Relaxed);
+            while processed.load(Relaxed) < period_start + per_period {
+                thread::yield_now();
+            }
+            pool.trim();
+        }
+        stop.store(true, Relaxed);
+    });
+    let stats = pool.stats();
+    assert_stats!(stats, trimmed: 0, closed: 0; "{trims} trims, one per {per_period} elements");
+    // In flight: the channel's 2, one on each side; the consumer keeps at most 4, the producer
+    // 3 of a batch.
+    assert!(stats.new <= 4 + 4 + 3, "{stats}");
+}
+
 /// The idle-timeout thread has no caller to propagate a close callback's panic to: it
 /// contains every one, counts each, and goes on closing the other elements and serving the
 /// other pools.

@@ -73,7 +73,8 @@ impl ListModel {
     }
 
     /// Moves a batch from the global shard into an empty list, with its units, and takes its
-    /// newest element. The list's unused lease goes back to `free` once it amounts to 16
+    /// newest element; the batch sits above the list's low-water mark (0) until the next
+    /// `trim()`. The list's unused lease goes back to `free` once it amounts to 16
     /// units (or a batch, if less).
     pub fn refill(&mut self, batch: Vec<usize>, sizes: Sizes, free: &mut usize) -> Option<usize> {
         debug_assert!(self.items.is_empty());
@@ -86,8 +87,10 @@ impl ListModel {
         *free += unneeded;
         self.lease = unused - unneeded + batch.len();
         self.items = batch;
+        // The list was empty, so its low-water mark is 0: the batch counts as used in this
+        // period.
+        debug_assert_eq!(self.low_water, 0);
         let id = self.items.pop();
-        self.low_water = self.items.len();
         self.assert_within(sizes);
         id
     }
