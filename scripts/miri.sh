@@ -9,7 +9,9 @@
 # operations, 6 proptest cases, and no proptest regressions file (Miri's isolation forbids the
 # file system). Nothing is skipped, except what Miri cannot run at all:
 # - the criterion benches (`benches/`), which measure time and spawn no test;
-# - the loom model check (`--cfg loom`), a different build of the crate.
+# - the loom model check (`--cfg loom`), a different build of the crate;
+# - one test that counts the process's threads in /proc/self/task, which isolation forbids
+#   (`cfg_attr(miri, ignore)`, with the reason).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -116,20 +116,22 @@ impl<T> LocalList<T> {
 /// # The handshake
 ///
 /// The owner touches its list only inside a *section*: it marks the shard busy (a plain store
-/// of `state` with [`BUSY`]), passes the light half of the asymmetric barrier
+/// of [`BUSY`] in `state`), passes the light half of the asymmetric barrier
 /// ([`crate::barrier`]), reads a flag that a reclaimer sets, and only if the flag lets it
-/// works on the list; leaving, it stores `state` without `BUSY`, with `Release`. A hot-path
+/// works on the list; leaving, it stores the list's length in `state`, with `Release`. A hot-path
 /// push reads `push_limit` (0 stops it); every other section (a hot-path pop, any slow-path
 /// section) reads `reclaimed`. A *reclaimer* (a thread that trims, clears, or takes budget or
 /// elements from other lists) locks the shard's `reclaim_lock` and then makes two rounds, each
-/// a store, the heavy half, and a wait until it reads `BUSY` clear with `Acquire`:
+/// a store, the heavy half, and a wait until it reads a length, not `BUSY`, with `Acquire`:
 ///
 /// 1. `reclaimed = true`. The halves order like two `SeqCst` fences, so either the owner's
 ///    load sees the flag (it stays out and waits on the lock), or the reclaimer's load sees
 ///    `BUSY` (it waits for the section to end, which publishes the section's work). After
 ///    this round no pop or slow-path section enters, and the one that was running, the only
 ///    writer of `push_limit` besides reclaimers, has ended.
-/// 2. `push_limit = 0`, by the same argument: after this round no push enters either.
+/// 2. `push_limit = 0`, by the same argument: after this round no push enters either, and
+///    the length the wait reads is the list's (a section that enters later changes nothing
+///    and stores the same length again when it leaves).
 ///
 /// The reclaimer then has the list. Both flags stay as they are after it unlocks: only the
 /// owner clears `reclaimed` and sets `push_limit` again, from the slow path and holding the
@@ -140,11 +142,11 @@ impl<T> LocalList<T> {
 ///
 /// | side | writes | then | reads |
 /// |---|---|---|---|
-/// | owner, entering | `state = len \| BUSY` (`Relaxed`) | light half | `push_limit` for a hot push, else `reclaimed` (`Relaxed`) |
+/// | owner, entering | `state = BUSY` (`Relaxed`) | light half | `push_limit` for a hot push, else `reclaimed` (`Relaxed`) |
 /// | owner, leaving | `state = new len` (`Release`) | | |
-/// | reclaimer, round 1 | lock, `reclaimed = true` | heavy half | `state` (`Acquire`) until `BUSY` is clear |
-/// | reclaimer, round 2 | `push_limit = 0` | heavy half | `state` (`Acquire`) until `BUSY` is clear |
-/// | owner, after a reclaim | lock (waits), `reclaimed = false`, `state = items.len() \| BUSY` | unlock | |
+/// | reclaimer, round 1 | lock, `reclaimed = true` | heavy half | `state` (`Acquire`) until not `BUSY` |
+/// | reclaimer, round 2 | `push_limit = 0` | heavy half | `state` (`Acquire`) until not `BUSY`: the length |
+/// | owner, after a reclaim | lock (waits), `reclaimed = false`, `state = BUSY` | unlock | |
 ///
 /// # Invariant
 ///
@@ -161,9 +163,10 @@ impl<T> LocalList<T> {
 /// user code. Other threads read `stats` (atomics) freely.
 #[repr(C)]
 pub(crate) struct LocalShard<T> {
-    /// The list's length as the hot path keeps it, with [`BUSY`] set while the owner is in a
-    /// section: the owner enters with a store of the length it already holds, and leaves with
-    /// a store of the length it leaves, which is the hot path's one write of the length too.
+    /// The list's length as the hot path keeps it, or [`BUSY`] while the owner is in a
+    /// section: the owner enters with a store of `BUSY` (having read the length), and leaves
+    /// with a store of the length it leaves, which is the hot path's one write of the length
+    /// too.
     /// Written by the owner only. `items`' own length is brought up to it when a slow-path
     /// section starts; a reclaimer, which must not write it (the owner enters sections without
     /// knowing whether one is at the list), brings `items` up to it once and leaves the length
@@ -202,8 +205,11 @@ pub(crate) struct LocalShard<T> {
 // shard, a reclaimer, or when the pool drops on another thread), hence `T: Send`.
 unsafe impl<T: Send> Sync for LocalShard<T> {}
 
-/// The bit of `state` that marks the owner in a section.
-const BUSY: usize = 1 << (usize::BITS - 1);
+/// `state` while the owner is in a section: no list is that long. A constant rather than a
+/// mark on the length, so that entering a section is one store of an immediate (all ones is
+/// the sign-extended `-1` that x86-64 stores in one instruction); marking the length would
+/// take a copy of it and a 64-bit constant besides.
+const BUSY: usize = usize::MAX;
 
 /// A section entered from the slow path. Ends when dropped, even if the section's work unwinds
 /// (a reclaimer would otherwise wait for it forever), with the list's length as the section
@@ -240,12 +246,12 @@ impl<T> LocalShard<T> {
     /// and leaves with [`leave`](Self::leave).
     #[inline(always)]
     fn enter_blind(&self) -> usize {
-        // Relaxed: the owner's own last store (no other thread writes `state`), so its
-        // `BUSY` bit is clear: the owner is in no section when it enters one.
+        // Relaxed: the owner's own last store (no other thread writes `state`), so a length,
+        // not `BUSY`: the owner is in no section when it enters one.
         let len = self.state.load(Ordering::Relaxed);
         // Relaxed: the light half orders this store before the caller's load of a flag,
         // against the reclaimer's heavy half.
-        self.state.store(len | BUSY, Ordering::Relaxed);
+        self.state.store(BUSY, Ordering::Relaxed);
         barrier::light();
         len
     }
@@ -284,12 +290,11 @@ impl<T> LocalShard<T> {
         // list happens before what this thread does next. It guards `()`: no poison to mind.
         let _reclaimers_done = self.reclaim_lock.lock().unwrap_or_else(|e| e.into_inner());
         self.reclaimed.store(false, Ordering::Relaxed);
-        // The reclaimers left the list's length in `items` (the invariant of `state`).
-        // SAFETY: the lock keeps reclaimers off the list, and this thread is its owner.
-        let len = self.list.with_mut(|list| unsafe { (*list).items.len() });
-        // Relaxed: the next reclaimer takes the lock after this thread releases it, so it
-        // reads this store (or a later one) when it looks at `state`.
-        self.state.store(len | BUSY, Ordering::Relaxed);
+        // The reclaimers left the list's length in `items` (the invariant of `state`), where
+        // the section finds it; the section stores it in `state` when it ends. Relaxed: the
+        // next reclaimer takes the lock after this thread releases it, so it reads this store
+        // (or a later one) when it looks at `state`.
+        self.state.store(BUSY, Ordering::Relaxed);
     }
 
     /// Pops the warmest idle element, if a section could be entered on the hot path.
@@ -394,7 +399,8 @@ impl<T> LocalShard<T> {
             // A reclaimer left the length in `items` (the invariant of `state`).
             return;
         }
-        let len = self.state.load(Ordering::Relaxed) & !BUSY;
+        let len = self.state.load(Ordering::Relaxed);
+        debug_assert_ne!(len, BUSY, "no section is in progress");
         // SAFETY: `&mut self` is exclusive, and `items[..len]` are the list's elements (the
         // invariant of `state`).
         self.list
@@ -464,12 +470,17 @@ impl<'a, T> Reclaim<'a, T> {
             shard.push_limit.store(0, Ordering::Relaxed);
         }
         barrier::heavy();
-        Self::wait_for_owners(&held);
-        for ((shard, _), _) in held.iter().zip(first).filter(|(_, first)| *first) {
-            // Relaxed: the owner's length, published to this thread by the Acquire load that
-            // saw its last section end (its blind entries since store the same length, with
-            // `BUSY`, and leave it as it was).
-            let len = shard.state.load(Ordering::Relaxed) & !BUSY;
+        let lengths = Self::wait_for_owners(&held);
+        for (((shard, _), len), _) in held
+            .iter()
+            .zip(lengths)
+            .zip(first)
+            .filter(|(_, first)| *first)
+        {
+            // `len` is the length the owner's last section that changed the list left: every
+            // section that started after the heavy half saw a flag and changed nothing (its
+            // blind entry stores `BUSY` and then the same length again), and each one before
+            // had ended when `wait_for_owners` read it.
             // SAFETY: this reclaimer made both rounds while holding the lock, so the list is
             // its own (the type's invariant); no reclaimer had been at it since the owner last
             // synchronised with one, so `items[..len]` are its elements (the invariant of
@@ -481,16 +492,21 @@ impl<'a, T> Reclaim<'a, T> {
         Reclaim { held }
     }
 
-    /// Waits until no owner of `held` is in a section.
-    fn wait_for_owners(held: &[(&'a LocalShard<T>, MutexGuard<'a, ()>)]) {
-        for (shard, _) in held {
+    /// Waits until no owner of `held` is in a section; returns the length each `state` held
+    /// then.
+    fn wait_for_owners(held: &[(&'a LocalShard<T>, MutexGuard<'a, ()>)]) -> Vec<usize> {
+        let wait_for = |shard: &LocalShard<T>| {
             // A section runs no user code and waits on nothing a reclaimer holds, so it ends
             // soon; Acquire makes its work visible here.
             let mut turn = 0;
-            while shard.state.load(Ordering::Acquire) & BUSY != 0 {
-                spin_wait(&mut turn);
+            loop {
+                match shard.state.load(Ordering::Acquire) {
+                    BUSY => spin_wait(&mut turn),
+                    len => return len,
+                }
             }
-        }
+        };
+        held.iter().map(|(shard, _)| wait_for(shard)).collect()
     }
 
     /// Runs `f` on each list taken over; `f` runs no user code (it may move elements out, and
