@@ -263,6 +263,20 @@ impl<T> LocalShard<T> {
         self.state.store(len, Ordering::Release);
     }
 
+    /// A reclaimer's wait, after a heavy half, until the owner is in no section; returns the
+    /// length `state` held then.
+    fn wait_for_owner(&self) -> usize {
+        // A section runs no user code and waits on nothing a reclaimer holds, so it ends
+        // soon; Acquire makes its work visible here.
+        let mut turn = 0;
+        loop {
+            match self.state.load(Ordering::Acquire) {
+                BUSY => spin_wait(&mut turn),
+                len => return len,
+            }
+        }
+    }
+
     /// Enters a section from the slow path, waiting for a reclaim in progress; `items`' own
     /// length is the list's when it returns.
     #[inline]
@@ -462,7 +476,9 @@ impl<'a, T> Reclaim<'a, T> {
         }
         // Round 1: after it, no pop or slow-path section is in or enters any of the lists.
         barrier::heavy();
-        Self::wait_for_owners(&held);
+        for (shard, _) in &held {
+            shard.wait_for_owner();
+        }
         // Round 2: after it, no push is in or enters either. Relaxed: the heavy half orders
         // the stores before the loads of `state`; only the owner, after it synchronised with
         // this reclaimer through the lock, sets the limit again.
@@ -470,17 +486,15 @@ impl<'a, T> Reclaim<'a, T> {
             shard.push_limit.store(0, Ordering::Relaxed);
         }
         barrier::heavy();
-        let lengths = Self::wait_for_owners(&held);
-        for (((shard, _), len), _) in held
-            .iter()
-            .zip(lengths)
-            .zip(first)
-            .filter(|(_, first)| *first)
-        {
-            // `len` is the length the owner's last section that changed the list left: every
-            // section that started after the heavy half saw a flag and changed nothing (its
-            // blind entry stores `BUSY` and then the same length again), and each one before
-            // had ended when `wait_for_owners` read it.
+        for ((shard, _), first) in held.iter().zip(first) {
+            // The length the owner's last section that changed the list left: every section
+            // that started after the heavy half saw a flag and changed nothing (its blind
+            // entry stores `BUSY` and then the same length again), and each one before had
+            // ended when this read it.
+            let len = shard.wait_for_owner();
+            if !first {
+                continue;
+            }
             // SAFETY: this reclaimer made both rounds while holding the lock, so the list is
             // its own (the type's invariant); no reclaimer had been at it since the owner last
             // synchronised with one, so `items[..len]` are its elements (the invariant of
@@ -490,23 +504,6 @@ impl<'a, T> Reclaim<'a, T> {
                 .with_mut(|list| unsafe { (*list).items.set_len(len) });
         }
         Reclaim { held }
-    }
-
-    /// Waits until no owner of `held` is in a section; returns the length each `state` held
-    /// then.
-    fn wait_for_owners(held: &[(&'a LocalShard<T>, MutexGuard<'a, ()>)]) -> Vec<usize> {
-        let wait_for = |shard: &LocalShard<T>| {
-            // A section runs no user code and waits on nothing a reclaimer holds, so it ends
-            // soon; Acquire makes its work visible here.
-            let mut turn = 0;
-            loop {
-                match shard.state.load(Ordering::Acquire) {
-                    BUSY => spin_wait(&mut turn),
-                    len => return len,
-                }
-            }
-        };
-        held.iter().map(|(shard, _)| wait_for(shard)).collect()
     }
 
     /// Runs `f` on each list taken over; `f` runs no user code (it may move elements out, and
