@@ -10,7 +10,7 @@ use crate::idle_timeout::{self, TrimIdle};
 use crate::pool::CachePool;
 use crate::reset::{NoReset, Reset};
 use crate::shared::{Limits, Shared};
-use crate::user_code::{CloseCallback, Generator, Hooks, ResetHook, Validator};
+use crate::user_code::{CloseCallback, Generator, Hooks, ResetHook, Validator, Weigher};
 
 /// The default [`pool_size`](Builder::pool_size), as in Python's `cachepool`.
 ///
@@ -55,7 +55,9 @@ pub struct Builder<T: Send + 'static, R = NoReset> {
     close: Option<CloseCallback<T>>,
     reset: Option<ResetHook<T>>,
     validate: Option<Validator<T>>,
+    weigher: Option<Weigher<T>>,
     pool_size: usize,
+    max_idle_weight: Option<usize>,
     thread_capacity: Option<usize>,
     idle_timeout: Option<Duration>,
     /// The pool's [`Reset`] (see [`CachePool`]'s field of the same name).
@@ -69,7 +71,9 @@ impl<T: Send + 'static> Builder<T> {
             close: None,
             reset: None,
             validate: None,
+            weigher: None,
             pool_size: DEFAULT_POOL_SIZE,
+            max_idle_weight: None,
             thread_capacity: None,
             idle_timeout: None,
             reset_with: NoReset,
@@ -230,7 +234,9 @@ impl<T: Send + 'static, R: Reset<T>> Builder<T, R> {
             close: self.close,
             reset: self.reset,
             validate: self.validate,
+            weigher: self.weigher,
             pool_size: self.pool_size,
+            max_idle_weight: self.max_idle_weight,
             thread_capacity: self.thread_capacity,
             idle_timeout: self.idle_timeout,
             reset_with: reset,
@@ -253,7 +259,91 @@ impl<T: Send + 'static, R: Reset<T>> Builder<T, R> {
         self
     }
 
+    /// Weighs each element given back (in bytes, say: `|buf| buf.capacity()`), for a budget
+    /// of idle weight ([`max_idle_weight`](Self::max_idle_weight)) besides the budget of idle
+    /// elements, and for [`Stats::idle_weight`](crate::Stats::idle_weight).
+    ///
+    /// The weigher runs once per give-back, after the reset hooks, on the element they kept;
+    /// the weight it gives stays with the element while it is idle, so it is never weighed
+    /// again there. A weigher that panics has its element closed, and the panic propagates as
+    /// a reset hook's does.
+    ///
+    /// With a weight budget `W`, an element that weighs at most `W / pool_size` is *light*:
+    /// it is kept in the thread lists and the global shard as any element is, and holds
+    /// `W / pool_size` of the budget while idle (its unit of `pool_size` stands for that
+    /// much weight). A heavier element is *heavy*: it is kept apart, in one short list
+    /// guarded by a lock, holding exactly its weight, so that a small request does not take
+    /// a large buffer and use up what the budget could keep; [`checkout`](CachePool::checkout)
+    /// takes a heavy element only when no light one is idle anywhere, and
+    /// [`checkout_at_least`](CachePool::checkout_at_least) asks for one. An element heavier
+    /// than `W` is closed when it comes back; a heavy element that does not fit in what is
+    /// left of the budget is closed too (`docs/design.md`, "The weight budget", says why the
+    /// element that comes back is the one closed).
+    ///
+    /// A weigher costs each give-back a call, and makes checkouts and give-backs take a path
+    /// a few instructions longer than the one without (`docs/benchmarks.md`); a pool
+    /// without a weigher pays nothing for the option.
+    ///
+    /// ```
+    /// use cachepool::{CachePool, Clear};
+    ///
+    /// const MIB: usize = 1 << 20;
+    /// let pool = CachePool::builder(|| Vec::<u8>::with_capacity(4096))
+    ///     .reset_with(Clear)
+    ///     .weigher(|buf| buf.capacity())
+    ///     .max_idle_weight(64 * MIB)
+    ///     .build();
+    ///
+    /// let mut small = pool.checkout();
+    /// small.extend_from_slice(b"GET /");
+    /// let mut large = pool.checkout_at_least(16 * MIB); // none idle yet: a light one
+    /// large.reserve(16 * MIB);
+    /// drop((small, large));
+    /// assert!(pool.stats().idle_weight >= 16 * MIB + 4096);
+    ///
+    /// assert_eq!(pool.checkout().capacity(), 4096); // small requests get the small buffer
+    /// assert!(pool.checkout_at_least(16 * MIB).capacity() >= 16 * MIB); // and this the large
+    ///
+    /// let mut huge = pool.checkout();
+    /// huge.reserve(100 * MIB);
+    /// drop(huge); // heavier than the whole budget: closed
+    /// assert!(pool.stats().idle_weight <= 64 * MIB);
+    /// ```
+    pub fn weigher(mut self, weigher: impl Fn(&T) -> usize + Send + Sync + 'static) -> Self {
+        self.weigher = Some(Box::new(weigher));
+        self
+    }
+
+    /// The most weight the idle elements may have together, across all threads, as the
+    /// [`weigher`](Self::weigher) weighs them; the default is no limit. Holds at every instant,
+    /// together with [`pool_size`](Self::pool_size): see [`weigher`](Self::weigher) for what a
+    /// light and a heavy element hold of it.
+    ///
+    /// # Panics
+    ///
+    /// [`build`](Self::build) panics if the pool has no weigher: a weight needs a way to weigh.
+    ///
+    /// ```
+    /// let pool = cachepool::CachePool::builder(|| vec![0u8; 1 << 20])
+    ///     .weigher(|buf| buf.capacity())
+    ///     .max_idle_weight(4 << 20)
+    ///     .build();
+    /// let held: Vec<_> = (0..8).map(|_| pool.get()).collect();
+    /// held.into_iter().for_each(|buf| pool.put(buf));
+    /// let stats = pool.stats();
+    /// assert_eq!((stats.idle, stats.idle_weight), (4, 4 << 20)); // 4 MiB kept, 4 closed
+    /// ```
+    pub fn max_idle_weight(mut self, max_idle_weight: usize) -> Self {
+        self.max_idle_weight = Some(max_idle_weight);
+        self
+    }
+
     /// Builds the pool.
+    ///
+    /// # Panics
+    ///
+    /// If [`max_idle_weight`](Self::max_idle_weight) is set and [`weigher`](Self::weigher) is
+    /// not.
     ///
     /// ```
     /// let pool: cachepool::CachePool<Vec<u8>> = cachepool::CachePool::builder(Vec::new).build();
@@ -261,6 +351,10 @@ impl<T: Send + 'static, R: Reset<T>> Builder<T, R> {
     /// ```
     pub fn build(self) -> CachePool<T, R> {
         let pool_size = self.pool_size;
+        let max_idle_weight = match (&self.weigher, self.max_idle_weight) {
+            (None, Some(_)) => panic!("cachepool: `max_idle_weight` set without a `weigher`"),
+            (_, max) => max.unwrap_or(usize::MAX),
+        };
         let thread_capacity = self
             .thread_capacity
             .unwrap_or_else(|| {
@@ -271,13 +365,15 @@ impl<T: Send + 'static, R: Reset<T>> Builder<T, R> {
             pool_size,
             thread_capacity,
             batch: (thread_capacity / 2).max(1),
+            max_idle_weight,
         };
-        let hooks = Hooks {
-            generator: self.generator,
-            close: self.close,
-            reset: self.reset,
-            validate: self.validate,
-        };
+        let hooks = Hooks::new(
+            self.generator,
+            self.close,
+            self.reset,
+            self.validate,
+            self.weigher,
+        );
         // Before the first pool exists, so that every list's owner uses the barrier chosen.
         barrier::init();
         let shared = Arc::new_cyclic(|pool: &Weak<Shared<T>>| {
@@ -300,12 +396,14 @@ impl<T: Send + 'static, R: Reset<T>> fmt::Debug for Builder<T, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Builder")
             .field("pool_size", &self.pool_size)
+            .field("max_idle_weight", &self.max_idle_weight)
             .field("thread_capacity", &self.thread_capacity)
             .field("idle_timeout", &self.idle_timeout)
             .field("close_callback", &self.close.is_some())
             .field("reset", &self.reset.is_some())
             .field("reset_with", &type_name::<R>())
             .field("validate", &self.validate.is_some())
+            .field("weigher", &self.weigher.is_some())
             .finish_non_exhaustive()
     }
 }

@@ -9,6 +9,8 @@ use crate::slow_path::GIVER_BATCH;
 pub(crate) struct Batch<T> {
     /// Oldest first, as they sat in the thread's list.
     pub(crate) elements: Elements<T>,
+    /// In a pool with a weigher, each element's weight, in the same order; empty otherwise.
+    pub(crate) weights: Vec<usize>,
     /// The pool's trim count when the batch was made; `trim()` closes batches that sat idle
     /// through a whole trim period (see `Shared::trim`).
     pub(crate) trims: u64,
@@ -63,6 +65,15 @@ impl<T> Elements<T> {
             Elements::Inline(slots) => slots.iter_mut().rev().find_map(Option::take),
             Elements::Heap(elements) => elements.pop(),
         }
+    }
+
+    /// Every element, oldest first.
+    pub(crate) fn oldest_first(self) -> impl Iterator<Item = T> {
+        let (slots, heap) = match self {
+            Elements::Inline(slots) => (Some(slots), Vec::new()),
+            Elements::Heap(elements) => (None, elements),
+        };
+        slots.into_iter().flatten().flatten().chain(heap)
     }
 
     /// Moves every element to the end of `to`, oldest first.

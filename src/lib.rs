@@ -25,6 +25,7 @@ mod pool;
 mod reclaim;
 mod reset;
 mod shared;
+mod shelf;
 mod slow_path;
 mod stats;
 mod sync;

@@ -1,6 +1,7 @@
 //! What a long-running service needs besides get and put: `prefill`, `clear` and `trim`.
 
 use std::any::Any;
+use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 use crate::error::{BoxError, CachePoolGeneratorError};
@@ -15,30 +16,66 @@ impl<T: Send + 'static> Shared<T> {
     /// caller.
     pub(crate) fn prefill(&self, count: usize) -> Result<usize, CachePoolGeneratorError> {
         let units = self.budget.lease(count);
-        let mut created = 0;
+        let (mut created, mut light) = (0, 0);
+        let (mut elements, mut weights) = (Vec::new(), Vec::new());
         let mut failure = None;
-        while created < units && failure.is_none() {
-            let mut elements = Vec::with_capacity(self.limits.batch.min(units - created));
-            while elements.len() < elements.capacity() {
-                match catch_unwind(AssertUnwindSafe(|| (self.hooks.generator)())) {
-                    Ok(Ok(element)) => elements.push(element),
-                    Ok(Err(e)) => failure = Some(Failure::Error(e)),
-                    Err(panic) => failure = Some(Failure::Panic(panic)),
-                }
-                if failure.is_some() {
+        while created < units {
+            let mut element = match catch_unwind(AssertUnwindSafe(|| (self.hooks.generator)())) {
+                Ok(Ok(element)) => ManuallyDrop::new(element),
+                Ok(Err(e)) => {
+                    failure = Some(Failure::Error(e));
                     break;
                 }
-            }
-            created += elements.len();
-            for _ in 0..elements.len() {
-                self.count(|s| &s.new);
-                self.count(|s| &s.prefilled);
-            }
-            if !elements.is_empty() {
-                self.spill(elements.into_iter());
+                Err(panic) => {
+                    failure = Some(Failure::Panic(panic));
+                    break;
+                }
+            };
+            created += 1;
+            self.count(|s| &s.new);
+            let weight = match &self.budget.weight() {
+                None => None,
+                // SAFETY: `element` is initialised and nothing else uses it; if the weigher
+                // unwinds, it has been closed, and the `break` below never touches it again.
+                Some(_) => {
+                    match catch_unwind(AssertUnwindSafe(|| unsafe { self.weigh(&mut *element) })) {
+                        Ok(weight) => Some(weight),
+                        Err(panic) => {
+                            failure = Some(Failure::Panic(panic));
+                            break;
+                        }
+                    }
+                }
+            };
+            let element = ManuallyDrop::into_inner(element);
+            match (weight, self.budget.weight()) {
+                (Some(weight), Some(budget)) if weight > budget.per_unit => {
+                    // A heavy element goes on the shelf, with a lease of its own, and the
+                    // unit leased for it is given back below.
+                    match self.shelve(element, weight) {
+                        Ok(()) => {
+                            self.count(|s| &s.prefilled);
+                            self.add(|s| &s.weight_in, weight);
+                        }
+                        Err(element) => self.close(element),
+                    }
+                }
+                _ => {
+                    light += 1;
+                    self.count(|s| &s.prefilled);
+                    self.add(|s| &s.weight_in, weight.unwrap_or(0));
+                    elements.push(element);
+                    weights.extend(weight);
+                    if elements.len() == self.limits.batch {
+                        self.spill(elements.drain(..), std::mem::take(&mut weights));
+                    }
+                }
             }
         }
-        self.budget.release(units - created);
+        if !elements.is_empty() {
+            self.spill(elements.into_iter(), weights);
+        }
+        self.budget.release(units - light);
         match failure {
             None => Ok(created),
             Some(Failure::Error(e)) => Err(CachePoolGeneratorError::new(e)),
@@ -49,7 +86,7 @@ impl<T: Send + 'static> Shared<T> {
     /// Closes every idle element, in every thread's list and the global shard, before it
     /// returns.
     pub(crate) fn clear(&self) {
-        let closing = self.take_idle_everywhere(|list| list.items.len(), |_| true);
+        let closing = self.take_idle_everywhere(|list| list.items.len(), |_stamp| true);
         self.evict_and_raise(closing, Eviction::Cleared);
     }
 
@@ -61,8 +98,7 @@ impl<T: Send + 'static> Shared<T> {
         // In a list, the elements below the low-water mark sat through the whole period that
         // ends now; a batch made in trim period p has sat through all of period p + 1 once
         // period p + 2 starts.
-        let closing =
-            self.take_idle_everywhere(|list| list.low_water, |batch| batch.trims + 2 <= trims);
+        let closing = self.take_idle_everywhere(|list| list.low_water, |stamp| stamp + 2 <= trims);
         self.evict_and_raise(closing, Eviction::Trimmed);
     }
 }

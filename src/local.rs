@@ -26,7 +26,8 @@ pub(crate) struct LocalList<T> {
     /// The most idle elements this thread's role lets its list hold before the slow path
     /// looks again: `thread_capacity`, and for a thread that gives back more than it takes
     /// `GIVER_BATCH` if that is less (see `Shared::give_on`). Invariant:
-    /// `items.len() <= hold_limit <= thread_capacity`; 0 until the list is registered.
+    /// `items.len() <= hold_limit <= thread_capacity`; 0 exactly while this thread's exit
+    /// hook does not know about the list (see [`is_registered`](Self::is_registered)).
     pub(crate) hold_limit: usize,
     /// Where this thread's elements go: what it took out of the pool minus what it gave back,
     /// as far as the slow path has seen, bounded below by `-GIVER_BATCH` (a consumer that
@@ -37,10 +38,12 @@ pub(crate) struct LocalList<T> {
     /// This shard's `get` and `put` counters when the slow path last updated `balance`.
     pub(crate) gets_seen: u64,
     pub(crate) puts_seen: u64,
-    /// Whether this thread's exit hook knows about this list (see [`crate::thread_exit`]).
-    /// Cleared when the list is flushed at thread exit, so that a later thread reusing this
-    /// slot registers again before it caches anything here.
-    pub(crate) registered: bool,
+    /// In a pool with a weigher, each idle element's weight, at the element's index: what the
+    /// weigher said when it was given back, so that it is never weighed again. Invariant:
+    /// `None` in a pool without a weigher; in one with, `Some` with a length of at least
+    /// `items.capacity()` once the buffer has any capacity. Boxed, so that the list's fields
+    /// still end where the hot path's counters begin (see above).
+    weights: Option<Box<Vec<usize>>>,
 }
 
 impl<T> LocalList<T> {
@@ -50,12 +53,19 @@ impl<T> LocalList<T> {
             items: Vec::new(),
             lease: 0,
             hold_limit: 0,
-            registered: false,
             low_water: 0,
             balance: 0,
             gets_seen: 0,
             puts_seen: 0,
+            weights: None,
         }
+    }
+
+    /// Whether this thread's exit hook knows about this list (see [`crate::thread_exit`]): the
+    /// slow path registers a list before it caches anything there, and the exit flush
+    /// unregisters it, so that a later thread reusing the slot registers again.
+    pub(crate) fn is_registered(&self) -> bool {
+        self.hold_limit > 0
     }
 
     /// Units this list holds beyond its idle elements: what its checked-out elements will need
@@ -68,7 +78,13 @@ impl<T> LocalList<T> {
     /// steps, but never past `thread_capacity`: a list's buffer is at most `thread_capacity`
     /// elements (the bound `docs/design.md` gives for a thread's memory), which `Vec`'s own
     /// growth would overshoot. The caller keeps `items.len() + additional <= thread_capacity`.
-    pub(crate) fn reserve_within(&mut self, additional: usize, thread_capacity: usize) {
+    /// In a pool with a weigher (`weighed`), the weights' buffer grows with it.
+    pub(crate) fn reserve_within(
+        &mut self,
+        additional: usize,
+        thread_capacity: usize,
+        weighed: bool,
+    ) {
         let needed = self.items.len() + additional;
         debug_assert!(needed <= thread_capacity, "{needed} > {thread_capacity}");
         if needed > self.items.capacity() {
@@ -78,20 +94,71 @@ impl<T> LocalList<T> {
                 .max(needed);
             self.items.reserve_exact(grown - self.items.len());
         }
+        if weighed {
+            let weights = self.weights.get_or_insert_default();
+            if weights.len() < self.items.capacity() {
+                weights.resize(self.items.capacity(), 0);
+            }
+        }
     }
 
-    /// Pushes an element the slow path keeps, growing the buffer within `thread_capacity`
-    /// (see [`reserve_within`](Self::reserve_within)).
-    pub(crate) fn keep(&mut self, element: T, thread_capacity: usize) {
-        self.reserve_within(1, thread_capacity);
+    /// Pushes an element the slow path keeps, with its weight in a pool with a weigher,
+    /// growing the buffer within `thread_capacity` (see [`reserve_within`](Self::reserve_within)).
+    pub(crate) fn keep(&mut self, element: T, weight: Option<usize>, thread_capacity: usize) {
+        self.reserve_within(1, thread_capacity, weight.is_some());
+        if let (Some(weights), Some(weight)) = (&mut self.weights, weight) {
+            weights[self.items.len()] = weight;
+        }
         self.items.push(element);
     }
 
-    /// Takes the warmest element out, lowering the low-water mark as the hot path does.
-    pub(crate) fn pop(&mut self) -> Option<T> {
+    /// Appends elements that came with their units (a batch from the global shard, or taken
+    /// from other lists), oldest first, with their weights (none in a pool without a weigher).
+    pub(crate) fn append(
+        &mut self,
+        elements: impl IntoIterator<Item = T>,
+        count: usize,
+        weights: &[usize],
+        thread_capacity: usize,
+    ) {
+        self.lease += count;
+        self.reserve_within(count, thread_capacity, !weights.is_empty());
+        if let Some(list_weights) = &mut self.weights {
+            let len = self.items.len();
+            list_weights[len..len + weights.len()].copy_from_slice(weights);
+        }
+        self.items.extend(elements);
+        debug_assert!(self.items.len() <= self.lease);
+    }
+
+    /// Takes the warmest element out, with its weight (0 in a pool without a weigher),
+    /// lowering the low-water mark as the hot path does.
+    pub(crate) fn pop(&mut self) -> Option<(T, usize)> {
         let element = self.items.pop()?;
-        self.low_water = self.low_water.min(self.items.len());
-        Some(element)
+        let len = self.items.len();
+        self.low_water = self.low_water.min(len);
+        Some((element, self.weight_at(len)))
+    }
+
+    /// The weight of the element at `at` (0 in a pool without a weigher).
+    fn weight_at(&self, at: usize) -> usize {
+        self.weights.as_ref().map_or(0, |weights| weights[at])
+    }
+
+    /// Takes the `count` oldest elements out, with their weights (none in a pool without a
+    /// weigher), and their units off the lease: for the caller to move or close.
+    pub(crate) fn take_oldest(&mut self, count: usize) -> (std::vec::Drain<'_, T>, Vec<usize>) {
+        let weights = match &mut self.weights {
+            Some(weights) => {
+                let taken = weights[..count].to_vec();
+                weights.copy_within(count..self.items.len(), 0);
+                taken
+            }
+            None => Vec::new(),
+        };
+        self.lease -= count;
+        self.low_water = self.low_water.saturating_sub(count);
+        (self.items.drain(..count), weights)
     }
 
     /// Whether the list keeps its elements for its own thread: it is no giver's (see
@@ -101,8 +168,12 @@ impl<T> LocalList<T> {
     }
 
     /// How long the hot path may grow `items` without a check of its own: one comparison
-    /// covers the budget, the buffer and the thread's role.
+    /// covers the budget, the buffer and the thread's role. 0 in a pool with a weigher,
+    /// whose elements are weighed first (see [`LocalShard::push_weighed_from`]).
     fn push_limit(&self) -> usize {
+        if self.weights.is_some() {
+            return 0;
+        }
         self.lease.min(self.items.capacity()).min(self.hold_limit)
     }
 }
@@ -380,6 +451,79 @@ impl<T> LocalShard<T> {
         pushed
     }
 
+    /// [`pop`](Self::pop) for a pool with a weigher (or a validator): the warmest idle element
+    /// and its weight (0 in a pool without a weigher).
+    ///
+    /// # Safety
+    ///
+    /// As for [`pop`](Self::pop).
+    #[inline]
+    pub(crate) unsafe fn pop_weighed(&self) -> Option<(T, usize)> {
+        let len = self.enter_blind();
+        if self.reclaimed.load(Ordering::Relaxed) || len == 0 {
+            self.leave(len);
+            return None;
+        }
+        let popped = self.list.with_mut(|list| {
+            // SAFETY: as in `pop`: the caller owns the shard and is in a section no reclaimer
+            // is in; nothing here runs user code.
+            let list = unsafe { &mut *list };
+            // SAFETY: as in `pop`, `items[len - 1]` is initialised, and the section leaves
+            // with the list one shorter.
+            let element = unsafe { word_move::read(list.items.as_ptr().add(len - 1)) };
+            if len - 1 < list.low_water {
+                list.low_water = len - 1;
+            }
+            // The weights' buffer is as long as the items' (the invariant of `weights`).
+            (element, list.weight_at(len - 1))
+        });
+        self.leave(len - 1);
+        Some(popped)
+    }
+
+    /// [`push_from`](Self::push_from) for a pool with a weigher: moves the element at `src`
+    /// into the list with its `weight`, if the lease, the buffer and the thread's role leave
+    /// room and no reclaimer has been at the list since the owner last synchronised with one;
+    /// returns whether it did. (The hot path's `push_limit` is 0 in such a pool, so that a
+    /// give-back never skips the weigher.)
+    ///
+    /// # Safety
+    ///
+    /// As for [`push_from`](Self::push_from).
+    #[inline]
+    pub(crate) unsafe fn push_weighed_from(&self, src: *const T, weight: usize) -> bool {
+        let len = self.enter_blind();
+        // As a pop does: the flag of the reclaimer's first round.
+        if self.reclaimed.load(Ordering::Relaxed) {
+            self.leave(len);
+            return false;
+        }
+        let pushed = self.list.with_mut(|list| {
+            // SAFETY: the caller owns the shard and is in a section that no reclaimer is in
+            // (`reclaimed` was clear); the copy runs no user code.
+            let list = unsafe { &mut *list };
+            let room = len < list.lease.min(list.hold_limit).min(list.items.capacity());
+            let Some(slot) = list
+                .weights
+                .as_mut()
+                .and_then(|weights| weights.get_mut(len))
+            else {
+                return false;
+            };
+            if !room {
+                return false;
+            }
+            *slot = weight;
+            // SAFETY: `len < capacity`, so there is room at index `len`, spare capacity until
+            // the section leaves with the list one longer; `src` is valid and, being the
+            // caller's, not inside the list.
+            unsafe { word_move::copy(src, list.items.as_mut_ptr().add(len)) };
+            true
+        });
+        self.leave(len + usize::from(pushed));
+        pushed
+    }
+
     /// Runs `f` on the list in a section (waiting for a reclaim in progress), and then brings
     /// the hot path's `push_limit` up to date with what `f` did to the lease and the buffer.
     ///
@@ -594,18 +738,18 @@ mod tests {
         for thread_capacity in 1..=40 {
             let mut list = LocalList::new();
             for n in 0..thread_capacity {
-                list.keep(n as u64, thread_capacity);
+                list.keep(n as u64, None, thread_capacity);
                 assert!(list.items.capacity() <= thread_capacity);
             }
             assert_eq!(list.items.capacity(), thread_capacity);
             list.items.clear();
             let batch = thread_capacity.div_ceil(2);
-            list.reserve_within(batch, thread_capacity);
+            list.reserve_within(batch, thread_capacity, false);
             list.items.extend(0..batch as u64);
             assert_eq!(list.items.capacity(), thread_capacity, "the buffer is kept");
 
             let mut fresh = LocalList::<u64>::new();
-            fresh.reserve_within(batch, thread_capacity);
+            fresh.reserve_within(batch, thread_capacity, false);
             assert!(fresh.items.capacity() >= batch);
             assert!(
                 fresh.items.capacity() <= thread_capacity,
@@ -717,7 +861,13 @@ mod loom_tests {
             };
             let reclaimer = spawn_taking_reclaimer(&shard);
             // SAFETY: this thread owns the shard; the closures run no user code.
-            let popped = unsafe { shard.pop().or_else(|| shard.with_list(|list| list.pop())) };
+            let popped = unsafe {
+                shard.pop().or_else(|| {
+                    shard
+                        .with_list(|list| list.pop())
+                        .map(|(element, _)| element)
+                })
+            };
             let mut back = 0;
             if let Some(element) = popped {
                 let element = ManuallyDrop::new(element);

@@ -207,7 +207,7 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
     }
 
     /// The hot path of every checkout: the warmest element of the calling thread's list, if
-    /// the list is current and the pool has no validator.
+    /// the list is current and the pool has no validator and no weigher.
     #[inline(always)]
     fn take_local(&self) -> Option<T> {
         let shared = &self.shared;
@@ -216,7 +216,7 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
         // that follows in the same function, or hoist out of the caller's loop (seen in the
         // generated code of a get/put loop); behind the validator test it did neither.
         let shard = shared.locals.get()?;
-        if shared.hooks.validate.is_some() {
+        if shared.hooks.checkout_off_hot_path {
             return None;
         }
         // SAFETY: `ThreadLocal::get` returned the current thread's slot, so this thread owns
@@ -226,8 +226,9 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
         Some(element)
     }
 
-    /// Every checkout the hot path does not serve: with a validator, the thread's list popped
-    /// and validated; else, or when that finds nothing, the slow path.
+    /// Every checkout the hot path does not serve: with a validator or a weigher, the
+    /// thread's list popped (the weight taken off the idle weight) and validated; else, or
+    /// when that finds nothing, the slow path.
     ///
     /// Validated pools come here rather than validating in `take_local`: an element that comes
     /// back from an out-of-line validator through memory, merged into the hot path, would cost
@@ -235,17 +236,82 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
     #[inline(never)]
     fn get_off_hot_path(&self) -> Result<T, CachePoolGeneratorError> {
         let shared = &self.shared;
-        if shared.hooks.validate.is_some()
+        if shared.hooks.checkout_off_hot_path
             && let Some(shard) = shared.locals.get()
             // SAFETY: `ThreadLocal::get` returned the current thread's slot, so this thread
             // owns the shard.
-            && let Some(element) = unsafe { shard.pop() }
-            && let Some(element) = shared.validate(element)
+            && let Some((element, weight)) = unsafe { shard.pop_weighed() }
         {
-            shard.stats.get.bump();
-            return Ok(element);
+            shard.stats.weight_out.add(weight);
+            if let Some(element) = shared.validate(element) {
+                shard.stats.get.bump();
+                return Ok(element);
+            }
         }
         shared.get_slow()
+    }
+
+    /// Takes an idle element that weighs at least `weight`, in a pool with a
+    /// [`weigher`](Builder::weigher): the lightest such heavy element the pool keeps apart,
+    /// if there is one; else what [`get`](Self::get) gives, which may weigh less (a buffer to
+    /// grow, say). In a pool without a weigher, or for a `weight` a light element may have,
+    /// this is `get`.
+    ///
+    /// # Panics
+    ///
+    /// As for [`get`](Self::get).
+    ///
+    /// ```
+    /// let pool = cachepool::CachePool::builder(Vec::<u8>::new)
+    ///     .weigher(|buf| buf.capacity())
+    ///     .max_idle_weight(1 << 26)
+    ///     .build();
+    /// let mut large = pool.get_at_least(1 << 24);
+    /// large.reserve(1 << 24);
+    /// pool.put(large);
+    /// pool.put(Vec::with_capacity(16));
+    /// assert!(pool.get_at_least(1 << 24).capacity() >= 1 << 24); // not the light one
+    /// ```
+    #[inline]
+    #[track_caller]
+    #[must_use = "an element taken and never given back is lost to the pool"]
+    pub fn get_at_least(&self, weight: usize) -> T {
+        match self.shared.take_heavy_at_least(weight) {
+            Some(element) => element,
+            None => self.get(),
+        }
+    }
+
+    /// [`checkout`](Self::checkout) of an element that weighs at least `weight`, as
+    /// [`get_at_least`](Self::get_at_least) chooses it.
+    ///
+    /// # Panics
+    ///
+    /// As for [`checkout`](Self::checkout).
+    ///
+    /// ```
+    /// use cachepool::{CachePool, Clear};
+    ///
+    /// let pool = CachePool::builder(Vec::<u8>::new)
+    ///     .reset_with(Clear)
+    ///     .weigher(|buf| buf.capacity())
+    ///     .max_idle_weight(64 << 20)
+    ///     .build();
+    /// let request_len = 16 << 20;
+    /// let mut buf = pool.checkout_at_least(request_len);
+    /// buf.resize(request_len, 0); // the first time, the allocation
+    /// drop(buf);
+    /// let buf = pool.checkout_at_least(request_len);
+    /// assert!(buf.is_empty() && buf.capacity() >= request_len); // after that, the same buffer
+    /// assert_eq!(pool.stats().new, 1);
+    /// ```
+    #[inline]
+    #[track_caller]
+    pub fn checkout_at_least(&self, weight: usize) -> Checkout<'_, T, R> {
+        match self.shared.take_heavy_at_least(weight) {
+            Some(element) => Checkout::new(self, element),
+            None => self.checkout(),
+        }
     }
 
     /// Gives an element back; `put(element)` of Python's `cachepool`.
@@ -513,11 +579,14 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
     /// ```
     /// let pool = cachepool::CachePool::new(|| 0u64);
     /// pool.put(pool.get());
-    /// println!("{}", pool.stats()); // new=1 get=1 put=1 closed=0 ... idle=1 checked_out=0
+    /// println!("{}", pool.stats()); // new=1 get=1 put=1 closed=0 ... idle=1 idle_weight=0 checked_out=0
     /// assert_eq!(pool.stats().idle, 1);
     /// ```
     pub fn stats(&self) -> Stats {
-        self.shared.stats().capped_at(self.pool_size())
+        let shared = &self.shared;
+        shared
+            .stats()
+            .capped_at(shared.limits.pool_size, shared.limits.max_idle_weight)
     }
 
     /// The most idle elements the pool keeps, across all threads.

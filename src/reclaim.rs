@@ -29,12 +29,12 @@ impl<T: Send + 'static> Shared<T> {
     /// heavy barrier and a lock per list, so it is tried only while the pool's statistics say
     /// some element is idle.
     ///
-    /// The elements come back oldest first; each carries one unit of budget, which the caller
-    /// adds to its lease with them.
-    pub(crate) fn steal_idle(&self, home: &LocalShard<T>) -> Vec<T> {
-        let mut stolen = Vec::new();
+    /// The elements come back oldest first, with their weights in a pool with a weigher;
+    /// each carries one unit of budget, which the caller adds to its lease with them.
+    pub(crate) fn steal_idle(&self, home: &LocalShard<T>) -> (Vec<T>, Vec<usize>) {
+        let (mut stolen, mut weights) = (Vec::new(), Vec::new());
         if self.stats().idle == 0 {
-            return stolen;
+            return (stolen, weights);
         }
         let want = self.limits.batch;
         // A giver's few elements move to the global shard at its next put: not worth a
@@ -50,24 +50,25 @@ impl<T: Send + 'static> Shared<T> {
             }
             let take = list.items.len().min(want - stolen.len());
             if take > 0 {
-                stolen.extend(list.items.drain(..take));
-                list.lease -= take;
-                list.low_water = list.low_water.saturating_sub(take);
+                let (taken, taken_weights) = list.take_oldest(take);
+                stolen.extend(taken);
+                weights.extend(taken_weights);
             }
         });
-        stolen
+        (stolen, weights)
     }
 
     /// Takes every unit other threads hold beyond their idle elements back into the budget,
-    /// for a `put` on `home` that found the budget spent; whether it found any. Tried only
-    /// while the pool's statistics say fewer than `pool_size` elements are idle, so a pool that
-    /// is simply full pays a reading of its statistics and no barrier.
-    pub(crate) fn take_unused_units(&self, home: &LocalShard<T>) -> bool {
+    /// for a `put` on `home` (the current thread's list, if it has one) that found the budget
+    /// spent; whether it found any. Tried only while the pool's statistics say fewer than
+    /// `pool_size` elements are idle, so a pool that is simply full pays a reading of its
+    /// statistics and no barrier.
+    pub(crate) fn take_unused_units(&self, home: Option<&LocalShard<T>>) -> bool {
         if self.stats().idle >= self.limits.pool_size {
             return false;
         }
         let mut units = 0;
-        self.reclaim_lists(Some(home)).for_each(|list| {
+        self.reclaim_lists(home).for_each(|list| {
             units += give_up_unused(list);
         });
         self.budget.release(units);
@@ -75,22 +76,24 @@ impl<T: Send + 'static> Shared<T> {
     }
 
     /// Takes out of every list what `pick` chooses to close (the oldest `pick(list)` elements),
-    /// and out of the global shard the batches `stale` chooses, all while every list is held,
-    /// so that no element moves between a list and the global shard meanwhile. Gives back
-    /// their units, and the units each list holds beyond what it keeps. Returns the elements,
+    /// and out of the global shard the batches whose trim stamp `stale` chooses, all while
+    /// every list is held, so that no element moves between a list and the global shard
+    /// meanwhile; then the heavy elements whose stamp `stale` chooses. Gives back their units
+    /// and weight, and the units each list holds beyond what it keeps. Returns the elements,
     /// for the caller to close once nothing is held.
     pub(crate) fn take_idle_everywhere(
         &self,
         pick: impl Fn(&LocalList<T>) -> usize,
-        stale: impl Fn(&crate::global::Batch<T>) -> bool,
+        stale: impl Fn(u64) -> bool,
     ) -> Vec<T> {
         let mut closing = Vec::new();
-        let mut units = 0;
+        let (mut units, mut weight) = (0, 0);
         let mut lists = self.reclaim_lists(None);
         lists.for_each(|list| {
             let count = pick(list).min(list.items.len());
-            closing.extend(list.items.drain(..count));
-            list.lease -= count;
+            let (taken, weights) = list.take_oldest(count);
+            closing.extend(taken);
+            weight += weights.iter().sum::<usize>();
             units += count + give_up_unused(list);
             list.low_water = list.items.len();
         });
@@ -98,8 +101,9 @@ impl<T: Send + 'static> Shared<T> {
             let Some(batch) = self.global.pop() else {
                 break;
             };
-            if stale(&batch) {
+            if stale(batch.trims) {
                 units += batch.elements.len();
+                weight += batch.weights.iter().sum::<usize>();
                 batch.elements.move_into(&mut closing);
             } else {
                 self.global.push(batch);
@@ -107,6 +111,12 @@ impl<T: Send + 'static> Shared<T> {
         }
         drop(lists);
         self.budget.release(units);
+        for heavy in self.shelf.take_where(|heavy| stale(heavy.trims)) {
+            self.budget.release_heavy(heavy.weight);
+            weight += heavy.weight;
+            closing.push(heavy.element);
+        }
+        self.add(|s| &s.weight_out, weight);
         closing
     }
 }

@@ -13,6 +13,7 @@ use crate::budget::Budget;
 use crate::global::GlobalShard;
 use crate::idle_timeout::{self, TrimIdle};
 use crate::local::LocalShard;
+use crate::shelf::Shelf;
 use crate::stats::{Counter, ShardStats, Stats};
 use crate::sync::{AtomicU64, ThreadLocal};
 use crate::user_code::{Eviction, Hooks};
@@ -27,6 +28,9 @@ pub(crate) struct Limits {
     pub(crate) thread_capacity: usize,
     /// Elements moved to the global shard at once, and budget units leased at once.
     pub(crate) batch: usize,
+    /// The most weight idle in the whole pool, in a pool with a weigher; `usize::MAX`
+    /// otherwise.
+    pub(crate) max_idle_weight: usize,
 }
 
 /// One pool: what every `CachePool` handle to it points to.
@@ -41,6 +45,8 @@ pub(crate) struct Shared<T: Send + 'static> {
     /// state above that every hot path loads.
     pub(crate) budget: CachePadded<Budget>,
     pub(crate) global: GlobalShard<T>,
+    /// The heavy idle elements of a pool with a weigher (see [`crate::shelf`]).
+    pub(crate) shelf: Shelf<T>,
     /// Counters for work done where the thread has no list of its own (a thread that is
     /// exiting, or a pool without thread lists); written by any thread, with read-modify-writes.
     orphan_stats: ShardStats,
@@ -50,13 +56,18 @@ pub(crate) struct Shared<T: Send + 'static> {
 
 impl<T: Send + 'static> Shared<T> {
     pub(crate) fn new(hooks: Hooks<T>, limits: Limits, idle_key: Option<u64>) -> Self {
+        let weighed = hooks.weigher.is_some();
         Shared {
             locals: ThreadLocal::new(),
             trims: AtomicU64::new(0),
             hooks,
             limits,
-            budget: CachePadded::new(Budget::new(limits.pool_size)),
+            budget: CachePadded::new(Budget::new(
+                limits.pool_size,
+                weighed.then_some(limits.max_idle_weight),
+            )),
             global: GlobalShard::new(),
+            shelf: Shelf::new(),
             orphan_stats: ShardStats::default(),
             idle_key,
         }
@@ -71,14 +82,39 @@ impl<T: Send + 'static> Shared<T> {
         }
     }
 
+    /// Adds `n` to one counter in the current thread's shard, or in the shared fallback
+    /// counters.
+    pub(crate) fn add(&self, counter: impl Fn(&ShardStats) -> &Counter, n: usize) {
+        if n == 0 {
+            return;
+        }
+        match self.locals.get() {
+            // As in `count`: this thread is the only writer of its shard's counters.
+            Some(shard) => counter(&shard.stats).add(n),
+            None => counter(&self.orphan_stats).add_shared(n as u64),
+        }
+    }
+
     /// Adds up every shard's counters.
     pub(crate) fn stats(&self) -> Stats {
         let mut total = Stats::default();
-        for shard in self.locals.iter() {
-            shard.stats.add_to(&mut total);
+        let (mut weight_in, mut weight_out) = (0u64, 0u64);
+        for shard in self.locals.iter().map(|shard| &shard.stats) {
+            shard.add_to(&mut total);
+            weight_in = weight_in.wrapping_add(shard.weight_in.read());
+            weight_out = weight_out.wrapping_add(shard.weight_out.read());
         }
         self.orphan_stats.add_to(&mut total);
-        total.derive()
+        weight_in = weight_in.wrapping_add(self.orphan_stats.weight_in.read());
+        weight_out = weight_out.wrapping_add(self.orphan_stats.weight_out.read());
+        let mut total = total.derive();
+        if self.hooks.weigher.is_some() {
+            // A weight leaves the idle set only after it entered it; read under load, the
+            // difference may come out negative, and is then floored at 0.
+            total.idle_weight =
+                usize::try_from(weight_in.saturating_sub(weight_out)).unwrap_or(usize::MAX);
+        }
+        total
     }
 
     /// Counts a detached element.
@@ -109,6 +145,12 @@ impl<T: Send + 'static> Drop for Shared<T> {
         while let Some(batch) = self.global.pop() {
             batch.elements.move_into(&mut idle);
         }
+        idle.extend(
+            self.shelf
+                .take_where(|_| true)
+                .into_iter()
+                .map(|heavy| heavy.element),
+        );
         drop(self.evict(idle, Eviction::Dropped));
     }
 }

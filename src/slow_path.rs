@@ -6,6 +6,7 @@
 //! budget, in batches, and from other threads' lists when neither has what a thread needs
 //! (see [`crate::reclaim`]); `docs/design.md` explains where a returned element goes.
 
+use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Weak};
 
@@ -15,6 +16,7 @@ use crate::error::CachePoolGeneratorError;
 use crate::global::{Batch, Elements};
 use crate::local::{LocalList, LocalShard};
 use crate::shared::{Limits, Shared};
+use crate::shelf::Shelved;
 use crate::sync::Ordering::Relaxed;
 use crate::thread_exit::{self, FlushOnExit};
 
@@ -70,7 +72,7 @@ impl<T: Send + 'static> Shared<T> {
             }
         };
         // SAFETY: `shard` is the current thread's slot; the closure runs no user code.
-        let registered = unsafe { shard.with_list(|list| list.registered) };
+        let registered = unsafe { shard.with_list(|list| list.is_registered()) };
         if !registered {
             let pool: Weak<dyn FlushOnExit> = Arc::downgrade(self) as Weak<Shared<T>>;
             if !thread_exit::register(pool) {
@@ -82,7 +84,7 @@ impl<T: Send + 'static> Shared<T> {
             // SAFETY: as above.
             unsafe {
                 shard.with_list(|list| {
-                    list.registered = true;
+                    // Registered from here on (`LocalList::is_registered`).
                     list.hold_limit = self.limits.thread_capacity;
                     (list.balance, list.gets_seen, list.puts_seen) = (0, gets, puts);
                 })
@@ -91,9 +93,9 @@ impl<T: Send + 'static> Shared<T> {
         Some(shard)
     }
 
-    /// The next idle element for this thread: from its list, else a batch from the global
-    /// shard moved into its list, else a batch taken from other threads' lists.
-    fn take_idle(&self, shard: &LocalShard<T>) -> Option<(T, Source)> {
+    /// The next idle element for this thread, with its weight: from its list, else a batch
+    /// from the global shard moved into its list, else a batch taken from other threads' lists.
+    fn take_idle(&self, shard: &LocalShard<T>) -> Option<((T, usize), Source)> {
         // The hot path may have found the list empty, or a reclaimer's mark (after a section
         // of the slow path, the list is the owner's again).
         // SAFETY: `shard` is the current thread's slot (the caller's obligation); the closures
@@ -106,19 +108,19 @@ impl<T: Send + 'static> Shared<T> {
             let (element, unneeded) = unsafe {
                 shard.with_list(|list| {
                     let unneeded = self.give_back_unused(list);
-                    list.lease += batch.elements.len();
-                    list.reserve_within(batch.elements.len(), self.limits.thread_capacity);
-                    batch.elements.move_into(&mut list.items);
+                    let count = batch.elements.len();
+                    let elements = batch.elements.oldest_first();
+                    list.append(elements, count, &batch.weights, self.limits.thread_capacity);
                     // The list's low-water mark stays 0 (it was empty): elements that arrive
                     // in this period count as used in it, as a put's do.
-                    let element = list.items.pop();
+                    let element = list.pop();
                     (element, unneeded)
                 })
             };
             self.budget.release(unneeded);
             return element.map(|element| (element, Source::GlobalShard));
         }
-        let stolen = self.steal_idle(shard);
+        let (stolen, weights) = self.steal_idle(shard);
         if stolen.is_empty() {
             return None;
         }
@@ -126,11 +128,10 @@ impl<T: Send + 'static> Shared<T> {
         let element = unsafe {
             shard.with_list(|list| {
                 // Each stolen element brings its unit of budget along.
-                list.lease += stolen.len();
-                list.reserve_within(stolen.len(), self.limits.thread_capacity);
-                list.items.extend(stolen);
+                let count = stolen.len();
+                list.append(stolen, count, &weights, self.limits.thread_capacity);
                 // The low-water mark stays 0, as for a batch from the global shard.
-                list.items.pop()
+                list.pop()
             })
         };
         element.map(|element| (element, Source::OtherThread))
@@ -157,7 +158,8 @@ impl<T: Send + 'static> Shared<T> {
         let Some(shard) = self.home() else {
             return self.get_passing_through();
         };
-        while let Some((element, source)) = self.take_idle(shard) {
+        while let Some(((element, weight), source)) = self.take_idle(shard) {
+            shard.stats.weight_out.add(weight);
             if let Some(element) = self.validate(element) {
                 shard.stats.get.bump();
                 match source {
@@ -178,31 +180,152 @@ impl<T: Send + 'static> Shared<T> {
             })
         };
         self.budget.release(unneeded);
+        if let Some(element) = self.take_heavy(0) {
+            return Ok(element);
+        }
         let element = self.generate()?;
         shard.stats.get.bump();
         Ok(element)
+    }
+
+    /// [`take_heavy`](Self::take_heavy) for `get_at_least`: `None` without looking where no
+    /// heavy element could do (`at_least` is what a light one may weigh).
+    #[inline]
+    pub(crate) fn take_heavy_at_least(&self, at_least: usize) -> Option<T> {
+        if at_least <= self.budget.weight()?.per_unit {
+            return None;
+        }
+        self.take_heavy(at_least)
+    }
+
+    /// The lightest heavy element that weighs at least `at_least`, off the shelf of a pool
+    /// with a weigher, validated and counted as a checkout from the global shard.
+    pub(crate) fn take_heavy(&self, at_least: usize) -> Option<T> {
+        self.budget.weight()?;
+        while let Some(Shelved {
+            element, weight, ..
+        }) = self.shelf.take(at_least)
+        {
+            self.budget.release_heavy(weight);
+            self.add(|s| &s.weight_out, weight);
+            if let Some(element) = self.validate(element) {
+                self.count(|s| &s.get);
+                self.count(|s| &s.hits_global);
+                return Some(element);
+            }
+        }
+        None
     }
 
     /// `put` when the hot path could not keep the element: see
     /// [`try_keep`](Self::try_keep). When the budget is spent while other threads hold units
     /// they do not use, they are taken from them first (see [`crate::reclaim`]); only a pool
     /// whose budget is all in use closes the element.
+    ///
+    /// In a pool with a weigher, every give-back comes here, reset and ready to be weighed.
     #[cold]
     pub(crate) fn put_slow(self: &Arc<Self>, element: T) {
+        if self.hooks.weigher.is_some() {
+            return self.put_weighed(element);
+        }
+        self.keep_or_close(element, None);
+    }
+
+    /// `put_slow` once the element is weighed (`weight` is `None` in a pool without a
+    /// weigher, and a light element's weight in one with).
+    fn keep_or_close(self: &Arc<Self>, element: T, weight: Option<usize>) {
         let Some(shard) = self.home() else {
-            return self.put_passing_through(element);
+            return self.put_passing_through(element, weight);
         };
-        let mut element = match self.try_keep(shard, element) {
-            Ok(()) => return shard.stats.put.bump(),
+        let kept = |shard: &LocalShard<T>| {
+            shard.stats.put.bump();
+            shard.stats.weight_in.add(weight.unwrap_or(0));
+        };
+        let mut element = match self.try_keep(shard, element, weight) {
+            Ok(()) => return kept(shard),
             Err(element) => element,
         };
-        if self.take_unused_units(shard) {
-            element = match self.try_keep(shard, element) {
-                Ok(()) => return shard.stats.put.bump(),
+        if self.take_unused_units(Some(shard)) {
+            element = match self.try_keep(shard, element, weight) {
+                Ok(()) => return kept(shard),
                 Err(element) => element,
             };
         }
         self.close(element);
+    }
+
+    /// A give-back in a pool with a weigher: weighs the element (once; a weigher that panics
+    /// gets it closed), closes it if it weighs more than the whole weight budget, puts a heavy
+    /// one on the shelf, and a light one in the thread's list as the hot path would, else
+    /// through the slow path.
+    fn put_weighed(self: &Arc<Self>, element: T) {
+        let mut element = ManuallyDrop::new(element);
+        // SAFETY: `element` is initialised and nothing else uses it; if the weigher unwinds,
+        // it has been closed and is never touched again (`ManuallyDrop` keeps it from a second
+        // drop).
+        let weight = unsafe { self.weigh(&mut *element) };
+        let Some(budget) = self.budget.weight() else {
+            unreachable!("a pool with a weigher has a weight budget");
+        };
+        if weight > budget.per_unit {
+            return self.put_heavy(ManuallyDrop::into_inner(element), weight);
+        }
+        if let Some(shard) = self.locals.get()
+            // SAFETY: `ThreadLocal::get` returned the current thread's slot, so this thread
+            // owns the shard; `element` is this function's own, forgotten if it is kept.
+            && unsafe { shard.push_weighed_from(&*element, weight) }
+        {
+            shard.stats.put.bump();
+            shard.stats.weight_in.add(weight);
+            return;
+        }
+        self.keep_or_close(ManuallyDrop::into_inner(element), Some(weight));
+    }
+
+    /// Puts a heavy element on the shelf, with one unit and its weight of the budget, taking
+    /// the units other threads do not use if that is what it takes; closes it if it weighs more
+    /// than the weight budget holds free.
+    ///
+    /// The element that does not fit is the one closed, not the coldest idle ones: making room
+    /// would close as many elements as it keeps, elements some thread may be about to take
+    /// (the ones on the shelf are there because requests for them come), and the shelf's
+    /// elements sat idle for less than a trim period, else `trim()` would have closed them.
+    fn put_heavy(&self, element: T, weight: usize) {
+        let kept = || {
+            self.count(|s| &s.put);
+            self.add(|s| &s.weight_in, weight);
+        };
+        if weight > self.limits.max_idle_weight {
+            // Heavier than the whole budget: it could never be kept.
+            return self.close(element);
+        }
+        let element = match self.shelve(element, weight) {
+            Ok(()) => return kept(),
+            Err(element) => element,
+        };
+        if self.take_unused_units(self.locals.get().map(|shard| &**shard)) {
+            match self.shelve(element, weight) {
+                Ok(()) => kept(),
+                Err(element) => self.close(element),
+            }
+        } else {
+            self.close(element);
+        }
+    }
+
+    /// Puts a heavy element on the shelf if the budget has a unit and its weight free; gives
+    /// it back if not. Counts nothing.
+    pub(crate) fn shelve(&self, element: T, weight: usize) -> Result<(), T> {
+        if !self.budget.lease_heavy(weight) {
+            return Err(element);
+        }
+        self.shelf.push(Shelved {
+            element,
+            weight,
+            // Relaxed: as for a batch's stamp (see `spill`).
+            trims: self.trims.load(Relaxed),
+        });
+        Ok(())
     }
 
     /// The rest of `put_slow`, on the thread's list, whose lease (or buffer) is full, or which
@@ -216,7 +339,7 @@ impl<T: Send + 'static> Shared<T> {
     ///   its oldest batch to the global shard.
     ///
     /// Returns the element if there was no unit of budget for it.
-    fn try_keep(&self, shard: &LocalShard<T>, element: T) -> Result<(), T> {
+    fn try_keep(&self, shard: &LocalShard<T>, element: T, weight: Option<usize>) -> Result<(), T> {
         let Limits {
             thread_capacity,
             batch,
@@ -232,7 +355,7 @@ impl<T: Send + 'static> Shared<T> {
                 let len = list.items.len();
                 if len < list.lease.min(list.hold_limit) {
                     // The buffer was full, or a reclaimer left room: there is room.
-                    list.keep(element, thread_capacity);
+                    list.keep(element, weight, thread_capacity);
                     return Ok(());
                 }
                 // Gets and puts since the last visit: the puts are the ones the hot path kept
@@ -245,12 +368,12 @@ impl<T: Send + 'static> Shared<T> {
                     i64::try_from(self.limits.pool_size).unwrap_or(i64::MAX),
                 );
                 if list.balance < 0 {
-                    return self.give_on(list, element);
+                    return self.give_on(list, element, weight);
                 }
                 list.hold_limit = thread_capacity;
                 if len < list.lease.min(thread_capacity) {
                     // A thread that gave back more than it took no longer does.
-                    list.keep(element, thread_capacity);
+                    list.keep(element, weight, thread_capacity);
                     return Ok(());
                 }
                 let (spill, want) = if len >= thread_capacity {
@@ -261,15 +384,14 @@ impl<T: Send + 'static> Shared<T> {
                 // The spilled elements take their units with them; `want` is the room this
                 // element and the next ones need.
                 if spill > 0 {
-                    list.lease -= spill;
-                    list.low_water = list.low_water.saturating_sub(spill);
-                    self.spill(list.items.drain(..spill));
+                    let (spilled, weights) = list.take_oldest(spill);
+                    self.spill(spilled, weights);
                 }
                 if list.unused_units() == 0 {
                     list.lease += self.budget.lease(want);
                 }
                 if list.unused_units() > 0 {
-                    list.keep(element, thread_capacity);
+                    list.keep(element, weight, thread_capacity);
                     Ok(())
                 } else {
                     Err(element)
@@ -283,21 +405,20 @@ impl<T: Send + 'static> Shared<T> {
     /// then move to the global shard as one batch. The lease is taken [`UNITS_AT_ONCE`] units
     /// at a time, so that the budget is written once per that many elements. Returns the
     /// element if there was no unit for it.
-    fn give_on(&self, list: &mut LocalList<T>, element: T) -> Result<(), T> {
+    fn give_on(&self, list: &mut LocalList<T>, element: T, weight: Option<usize>) -> Result<(), T> {
         let thread_capacity = self.limits.thread_capacity;
         list.hold_limit = GIVER_BATCH.min(thread_capacity);
         let len = list.items.len();
         if len >= list.hold_limit {
             // The spilled elements take their units with them.
-            list.lease -= len;
-            list.low_water = 0;
-            self.spill(list.items.drain(..));
+            let (spilled, weights) = list.take_oldest(len);
+            self.spill(spilled, weights);
         }
         if list.unused_units() == 0 {
             list.lease += self.budget.lease(self.units_at_once());
         }
         if list.unused_units() > 0 {
-            list.keep(element, thread_capacity);
+            list.keep(element, weight, thread_capacity);
             Ok(())
         } else {
             Err(element)
@@ -310,13 +431,15 @@ impl<T: Send + 'static> Shared<T> {
         UNITS_AT_ONCE.min(self.limits.batch)
     }
 
-    /// `get` for a thread without a list: straight from the global shard, else the generator.
+    /// `get` for a thread without a list: straight from the global shard, else the shelf,
+    /// else the generator.
     fn get_passing_through(&self) -> Result<T, CachePoolGeneratorError> {
         while let Some(mut batch) = self.global.pop() {
             let Some(element) = batch.elements.pop() else {
                 continue;
             };
             self.budget.release(1);
+            self.add(|s| &s.weight_out, batch.weights.pop().unwrap_or(0));
             if !batch.elements.is_empty() {
                 self.global.push(batch);
             }
@@ -326,24 +449,31 @@ impl<T: Send + 'static> Shared<T> {
                 return Ok(element);
             }
         }
+        if let Some(element) = self.take_heavy(0) {
+            return Ok(element);
+        }
         let element = self.generate()?;
         self.count(|s| &s.get);
         Ok(element)
     }
 
-    /// `put` for a thread without a list: straight into the global shard, if budget is left.
-    fn put_passing_through(&self, element: T) {
+    /// `put` for a thread without a list: straight into the global shard, if budget is left;
+    /// `weight` as for [`keep_or_close`](Self::keep_or_close).
+    fn put_passing_through(&self, element: T, weight: Option<usize>) {
         if self.budget.lease(1) == 0 {
             return self.close(element);
         }
-        self.spill(std::iter::once(element));
+        self.spill(std::iter::once(element), weight.into_iter().collect());
         self.count(|s| &s.put);
+        self.add(|s| &s.weight_in, weight.unwrap_or(0));
     }
 
-    /// Moves a batch of idle elements, with their budget units, to the global shard.
-    pub(crate) fn spill(&self, elements: impl ExactSizeIterator<Item = T>) {
+    /// Moves a batch of idle elements, with their budget units and (in a pool with a weigher)
+    /// their weights, to the global shard.
+    pub(crate) fn spill(&self, elements: impl ExactSizeIterator<Item = T>, weights: Vec<usize>) {
         self.global.push(Batch {
             elements: Elements::collect(elements),
+            weights,
             // Relaxed: a stamp one trim too old or too young only moves a batch's trimming by
             // one period, which `trim()`'s documentation allows for elements moving while it
             // runs.
@@ -359,19 +489,22 @@ impl<T: Send + 'static> FlushOnExit for Shared<T> {
         };
         // SAFETY: `shard` is the current thread's slot; the closure moves the elements out
         // and runs no user code.
-        let (items, unused) = unsafe {
+        let (items, weights, unused) = unsafe {
             shard.with_list(|list| {
-                let items = std::mem::take(&mut list.items);
-                let unused = list.lease - items.len();
+                let unused = list.unused_units();
+                let (items, weights) = list.take_oldest(list.items.len());
+                let items: Vec<T> = items.collect();
                 list.lease = 0;
-                list.low_water = 0;
-                list.registered = false;
-                (items, unused)
+                // Unregistered (`LocalList::is_registered`): a later thread that reuses the
+                // slot registers before it caches anything here.
+                list.hold_limit = 0;
+                list.items = Vec::new();
+                (items, weights, unused)
             })
         };
         self.budget.release(unused);
         if !items.is_empty() {
-            self.spill(items.into_iter());
+            self.spill(items.into_iter(), weights);
         }
     }
 }

@@ -56,6 +56,11 @@ macro_rules! shard_stats {
         #[repr(C)]
         pub(crate) struct ShardStats {
             $( pub(crate) $counter: Counter, )*
+            /// The weight of the elements that became idle here, in a pool with a weigher: given
+            /// back, or prefilled (the weigher's figure for each).
+            pub(crate) weight_in: Counter,
+            /// The weight of the idle elements taken out here: checked out or closed.
+            pub(crate) weight_out: Counter,
         }
     };
     ([$($counter:ident)*] counted $name:ident, $($rest:tt)*) => {
@@ -153,6 +158,11 @@ stats_table! {
         /// Elements idle in the pool now, in every thread's list and the global shard; never
         /// above `pool_size`.
         derived idle: usize,
+        /// The total weight of the elements idle now, as the pool's
+        /// [`weigher`](crate::Builder::weigher) weighed each when it was given back; never
+        /// above [`max_idle_weight`](crate::Builder::max_idle_weight); 0 in a pool without a
+        /// weigher.
+        derived idle_weight: usize,
         /// Elements checked out now: taken by `get` or a guard and not yet given back, closed or
         /// detached (`new - idle - closed - detached` on a quiet pool). An element the pool did
         /// not create, given to [`put`](crate::CachePool::put), counts as one given back.
@@ -179,6 +189,13 @@ impl Counter {
     #[inline]
     pub(crate) fn bump(&self) {
         self.0.store(self.0.load(Relaxed).wrapping_add(1), Relaxed);
+    }
+
+    /// Adds `n`; only the shard's owner may call it (as for [`bump`](Self::bump)).
+    #[inline]
+    pub(crate) fn add(&self, n: usize) {
+        self.0
+            .store(self.0.load(Relaxed).wrapping_add(n as u64), Relaxed);
     }
 
     /// Adds `n` where several threads may write (the pool's shared fallback counters).
@@ -223,10 +240,12 @@ impl Stats {
         self
     }
 
-    /// Caps `idle` at the pool's `pool_size`, which bounds the idle elements at every instant:
-    /// a reading above it can only come from counters read at different instants.
-    pub(crate) fn capped_at(mut self, pool_size: usize) -> Stats {
+    /// Caps `idle` at the pool's `pool_size` and `idle_weight` at its `max_idle_weight`, which
+    /// bound the idle elements at every instant: a reading above either can only come from
+    /// counters read at different instants.
+    pub(crate) fn capped_at(mut self, pool_size: usize, max_idle_weight: usize) -> Stats {
         self.idle = self.idle.min(pool_size);
+        self.idle_weight = self.idle_weight.min(max_idle_weight);
         self
     }
 }

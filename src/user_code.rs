@@ -21,6 +21,8 @@ pub(crate) type CloseCallback<T> = Box<dyn Fn(T) + Send + Sync>;
 pub(crate) type ResetHook<T> = Box<dyn Fn(&mut T) -> bool + Send + Sync>;
 /// Checks an idle element before it is handed out.
 pub(crate) type Validator<T> = Box<dyn Fn(&T) -> bool + Send + Sync>;
+/// Weighs an element given back, for the weight budget.
+pub(crate) type Weigher<T> = Box<dyn Fn(&T) -> usize + Send + Sync>;
 
 /// The user's code the pool calls.
 pub(crate) struct Hooks<T> {
@@ -28,6 +30,30 @@ pub(crate) struct Hooks<T> {
     pub(crate) close: Option<CloseCallback<T>>,
     pub(crate) reset: Option<ResetHook<T>>,
     pub(crate) validate: Option<Validator<T>>,
+    pub(crate) weigher: Option<Weigher<T>>,
+    /// Whether a checkout leaves the hot path: the pool has a validator, which sees every
+    /// idle element handed out, or a weigher, whose weights leave the idle set with them.
+    /// One flag, so that the hot path tests one value, as it did for the validator alone.
+    pub(crate) checkout_off_hot_path: bool,
+}
+
+impl<T> Hooks<T> {
+    pub(crate) fn new(
+        generator: Generator<T>,
+        close: Option<CloseCallback<T>>,
+        reset: Option<ResetHook<T>>,
+        validate: Option<Validator<T>>,
+        weigher: Option<Weigher<T>>,
+    ) -> Self {
+        Hooks {
+            checkout_off_hot_path: validate.is_some() || weigher.is_some(),
+            generator,
+            close,
+            reset,
+            validate,
+            weigher,
+        }
+    }
 }
 
 /// Why the pool closes idle elements on its own; each reason has its counter besides
@@ -191,13 +217,27 @@ impl<T: Send + 'static> Shared<T> {
         }
     }
 
+    /// Weighs the element in `slot` with the pool's weigher (a pool with one), closing the
+    /// element if the weigher panics, as a reset hook's panic does.
+    ///
+    /// # Safety
+    ///
+    /// As for [`reset_keeps`](Self::reset_keeps).
+    pub(crate) unsafe fn weigh(&self, slot: *mut T) -> usize {
+        let Some(weigher) = &self.hooks.weigher else {
+            return 1;
+        };
+        // SAFETY: the caller's contract.
+        unsafe { self.run_reset(slot, |element| weigher(element)) }
+    }
+
     /// Runs `hook` on the element in `slot`, closing the element if the hook panics.
     ///
     /// # Safety
     ///
     /// As for [`reset_keeps`](Self::reset_keeps).
     #[inline(always)]
-    pub(crate) unsafe fn run_reset(&self, slot: *mut T, hook: impl FnOnce(&mut T) -> bool) -> bool {
+    pub(crate) unsafe fn run_reset<A>(&self, slot: *mut T, hook: impl FnOnce(&mut T) -> A) -> A {
         // A drop guard, not `catch_unwind`: a panic of the hook needs no catching and
         // re-raising, only the element closed on its way out. The cleanup is a landing pad
         // and one cold call; where the hook cannot unwind, the compiler drops it.

@@ -19,7 +19,7 @@ fn stats_display_is_one_line_with_every_field() {
     assert_eq!(
         line,
         "new=1 get=2 put=1 closed=0 hits_local=1 hits_global=0 hits_stolen=0 detached=0 prefilled=0 \
-         evicted=0 trimmed=0 invalid=0 idle=0 checked_out=1 contained_panics=0"
+         evicted=0 trimmed=0 invalid=0 idle=0 idle_weight=0 checked_out=1 contained_panics=0"
     );
     assert!(!line.contains('\n'));
     drop(held);
