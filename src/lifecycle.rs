@@ -33,19 +33,20 @@ impl<T: Send + 'static> Shared<T> {
             };
             created += 1;
             self.count(|s| &s.new);
-            let weight = match &self.budget.weight() {
-                None => None,
+            let weighing = || {
                 // SAFETY: `element` is initialised and nothing else uses it; if the weigher
                 // unwinds, it has been closed, and the `break` below never touches it again.
-                Some(_) => {
-                    match catch_unwind(AssertUnwindSafe(|| unsafe { self.weigh(&mut *element) })) {
-                        Ok(weight) => Some(weight),
-                        Err(panic) => {
-                            failure = Some(Failure::Panic(panic));
-                            break;
-                        }
+                unsafe { self.weigh(&mut *element) }
+            };
+            let weight = match self.budget.weight() {
+                None => None,
+                Some(_) => match catch_unwind(AssertUnwindSafe(weighing)) {
+                    Ok(weight) => Some(weight),
+                    Err(panic) => {
+                        failure = Some(Failure::Panic(panic));
+                        break;
                     }
-                }
+                },
             };
             let element = ManuallyDrop::into_inner(element);
             match (weight, self.budget.weight()) {
