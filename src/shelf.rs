@@ -53,6 +53,15 @@ impl<T> Shelf<T> {
         Some(entries.remove(at))
     }
 
+    /// The weights of the elements on the shelf now.
+    #[cfg(test)]
+    pub(crate) fn weights(&self) -> Vec<usize> {
+        self.entries()
+            .iter()
+            .map(|shelved| shelved.weight)
+            .collect()
+    }
+
     /// Takes every element `pick` chooses.
     pub(crate) fn take_where(&self, pick: impl Fn(&Shelved<T>) -> bool) -> Vec<Shelved<T>> {
         let mut entries = self.entries();

@@ -555,8 +555,9 @@ mod loom_tests {
         assert_eq!(closed, (1..=ledger.created).collect::<Vec<_>>());
     }
 
-    /// On a quiet pool: every unit of the budget is free, leased, or travelling with an element
-    /// in the global shard, and the idle elements fit in the units.
+    /// On a quiet pool: every unit of the budget is free, leased, travelling with an element
+    /// in the global shard, or held by a heavy element on the shelf, and the idle elements fit
+    /// in the units.
     fn assert_budget_balances(pool: &CachePool<u32>) {
         let shared = &pool.shared;
         let mut leased = 0;
@@ -579,12 +580,14 @@ mod loom_tests {
             shared.global.push(batch);
         }
         let free = shared.budget.free();
+        // A heavy element on the shelf of a weighed pool holds a unit too.
+        let shelved = shared.shelf.weights().len();
         assert_eq!(
-            free + leased + travelling,
+            free + leased + travelling + shelved,
             pool.pool_size(),
-            "free {free}, leased {leased}"
+            "free {free}, leased {leased}, shelved {shelved}"
         );
-        assert_eq!(pool.stats().idle, listed + travelling);
+        assert_eq!(pool.stats().idle, listed + travelling + shelved);
     }
 
     /// Runs `work` on a new model thread, with a handle of its own to `pool`.
@@ -772,5 +775,81 @@ mod loom_tests {
             exiting.join().unwrap();
             assert_each_closed_once(&ledger);
         });
+    }
+
+    /// A pool with a weigher, 4 elements and 40 of weight (10 per light unit): ids 1 and 3
+    /// weigh 5 (light), 2 and 4 weigh 25 (heavy).
+    fn weighed_pool() -> (CachePool<u32>, Arc<Mutex<Ledger>>) {
+        let ledger = Arc::new(Mutex::new(Ledger::default()));
+        let (make, close) = (Arc::clone(&ledger), Arc::clone(&ledger));
+        let pool = CachePool::builder(move || {
+            let mut ledger = make.lock().unwrap();
+            ledger.created += 1;
+            ledger.created
+        })
+        .close_callback(move |id| close.lock().unwrap().closed.push(id))
+        .weigher(|&id| if id % 2 == 0 { 25 } else { 5 })
+        .max_idle_weight(40)
+        .pool_size(4)
+        .thread_capacity(2)
+        .build();
+        (pool, ledger)
+    }
+
+    /// Weight units under concurrent leases and releases: one thread gives back two heavy
+    /// elements (50 of weight, more than the budget's 40), while another gives back two light
+    /// ones (each holding 10) and reads the statistics. In every interleaving no reading of
+    /// `idle_weight` is above 40; on the quiet pool it is the weight of the elements not
+    /// closed, and the unit and weight budgets balance (free, leased, travelling or on the
+    /// shelf).
+    #[test]
+    fn weighed_give_backs_on_two_threads_stay_within_the_weight_budget() {
+        loom::model(|| {
+            let (pool, ledger) = weighed_pool();
+            let ids: Vec<u32> = (0..4).map(|_| pool.get()).collect();
+            let pool = Arc::new(pool);
+            let (heavy, light): (Vec<u32>, Vec<u32>) = ids.into_iter().partition(|id| id % 2 == 0);
+            let giver = spawn_with(&pool, move |pool| {
+                heavy.into_iter().for_each(|id| pool.put(id))
+            });
+            for id in light {
+                pool.put(id);
+                let reading = pool.stats().idle_weight;
+                assert!(reading <= 40, "idle_weight read at {reading}");
+            }
+            giver.join().unwrap();
+            let stats = pool.stats();
+            let closed = ledger.lock().unwrap().closed.clone();
+            let kept: usize = (1..=4)
+                .filter(|id| !closed.contains(id))
+                .map(|id| if id % 2 == 0 { 25 } else { 5 })
+                .sum();
+            assert_eq!(stats.idle_weight, kept, "{stats} closed {closed:?}");
+            assert_weight_balances(&pool);
+            drop_and_check(pool, &ledger);
+        });
+    }
+
+    /// On a quiet weighed pool: the weight budget's free weight, what the units leased and
+    /// travelling reserve, and the heavy elements' weights add up to the maximum.
+    fn assert_weight_balances(pool: &CachePool<u32>) {
+        let shared = &pool.shared;
+        let per_unit = shared.budget.weight().expect("a weighed pool").per_unit;
+        let mut units = 0;
+        for shard in shared.locals.iter() {
+            // SAFETY: as in `assert_budget_balances`.
+            units += unsafe { shard.with_list(|list| list.lease) };
+        }
+        for _ in 0..shared.global.batches() {
+            let batch = shared.global.pop().expect("no other thread takes batches");
+            units += batch.elements.len();
+            shared.global.push(batch);
+        }
+        let shelved: usize = shared.shelf.weights().iter().sum();
+        assert_eq!(
+            shared.budget.weight_free() + per_unit * units + shelved,
+            40,
+            "units {units}, shelved {shelved}"
+        );
     }
 }

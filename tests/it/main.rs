@@ -16,6 +16,7 @@
 //! | `budget` | the `pool_size` budget across threads: no starvation, unused budget given back |
 //! | `reclaim` | other threads' lists: `trim`, `clear` and the idle timeout reach idle threads; takers take before building |
 //! | `stress` | 8 to 16 threads, injected panics, exiting threads, teardown races |
+//! | `weight` | the weight budget: idle weight bounded under load, exact when quiet, heavy elements kept apart |
 //! | `regressions` | the minimal reproductions of the bugs these suites found, kept as regression tests |
 //!
 //! `CACHEPOOL_SOAK=1` multiplies the iteration counts of `model`, `concurrency` and `stress`
@@ -38,4 +39,5 @@ mod seed;
 mod stats;
 mod stress;
 mod thread_exit;
+mod weight;
 mod wrapper;
