@@ -54,7 +54,7 @@ impl<T> Shelf<T> {
     }
 
     /// The weights of the elements on the shelf now.
-    #[cfg(test)]
+    #[cfg(all(test, loom))]
     pub(crate) fn weights(&self) -> Vec<usize> {
         self.entries()
             .iter()
