@@ -381,7 +381,7 @@ fn a_pool_without_a_weigher_reports_no_weight() {
     assert_eq!((pool.stats().idle, pool.stats().idle_weight), (1, 0));
     assert_eq!(pool.get_at_least(MIB).len(), 64, "a plain get");
     let built = catch_unwind(|| CachePool::builder(String::new).max_idle_weight(10).build());
-    let panic = built.err().expect("build panics");
+    let panic = built.expect_err("build panics");
     let message = panic.downcast_ref::<&str>().copied().unwrap_or_default();
     assert!(message.contains("without a `weigher`"), "{message}");
 }
