@@ -273,9 +273,11 @@ impl<T: Send + 'static, R: Reset<T>> Builder<T, R> {
     /// `W / pool_size` of the budget while idle (its unit of `pool_size` stands for that
     /// much weight). A heavier element is *heavy*: it is kept apart, in one short list
     /// guarded by a lock, holding exactly its weight, so that a small request does not take
-    /// a large buffer and use up what the budget could keep; [`checkout`](CachePool::checkout)
-    /// takes a heavy element only when no light one is idle anywhere, and
-    /// [`checkout_at_least`](CachePool::checkout_at_least) asks for one. An element heavier
+    /// a large buffer and use up what the budget could keep.
+    /// [`checkout_at_least`](CachePool::checkout_at_least) asks for a heavy element (and builds
+    /// a new one if none is idle); [`checkout`](CachePool::checkout) takes one only when no
+    /// light element is idle anywhere, in a pool where heavy elements are the common case (at
+    /// least half of those kept so far), and builds a light one otherwise. An element heavier
     /// than `W` is closed when it comes back; a heavy element that does not fit in what is
     /// left of the budget is closed too (`docs/design.md`, "The weight budget", says why the
     /// element that comes back is the one closed).

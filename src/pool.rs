@@ -251,11 +251,12 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
         shared.get_slow()
     }
 
-    /// Takes an idle element that weighs at least `weight`, in a pool with a
-    /// [`weigher`](Builder::weigher): the lightest such heavy element the pool keeps apart,
-    /// if there is one; else what [`get`](Self::get) gives, which may weigh less (a buffer to
-    /// grow, say). In a pool without a weigher, or for a `weight` a light element may have,
-    /// this is `get`.
+    /// Takes an element for a request that needs it to weigh at least `weight`, in a pool with
+    /// a [`weigher`](Builder::weigher): the lightest heavy element the pool keeps apart that
+    /// weighs that much, if there is one; else a new element from the generator (which may
+    /// weigh less: a buffer to grow, say), so that the light elements stay with the requests
+    /// they serve rather than one of them growing heavy. For a `weight` a light element may
+    /// have, or in a pool without a weigher, this is [`get`](Self::get).
     ///
     /// # Panics
     ///
@@ -276,9 +277,10 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
     #[track_caller]
     #[must_use = "an element taken and never given back is lost to the pool"]
     pub fn get_at_least(&self, weight: usize) -> T {
-        match self.shared.take_heavy_at_least(weight) {
-            Some(element) => element,
+        match self.shared.get_heavy(weight) {
             None => self.get(),
+            Some(Ok(element)) => element,
+            Some(Err(e)) => generator_failed(e),
         }
     }
 
@@ -308,9 +310,10 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
     #[inline]
     #[track_caller]
     pub fn checkout_at_least(&self, weight: usize) -> Checkout<'_, T, R> {
-        match self.shared.take_heavy_at_least(weight) {
-            Some(element) => Checkout::new(self, element),
+        match self.shared.get_heavy(weight) {
             None => self.checkout(),
+            Some(Ok(element)) => Checkout::new(self, element),
+            Some(Err(e)) => generator_failed(e),
         }
     }
 

@@ -2,12 +2,13 @@
 //! ones in the thread lists and the global shard.
 //!
 //! An element that weighs more than a light element may (see [`crate::budget`]) comes here
-//! when it is given back, with its weight. A plain checkout takes from the shelf only when no
-//! light element is idle anywhere, so that the heavy elements serve the requests that ask for
-//! them ([`CachePool::get_at_least`](crate::CachePool::get_at_least)) rather than small ones.
+//! when it is given back, with its weight. The heavy elements serve the requests that ask for
+//! them ([`CachePool::get_at_least`](crate::CachePool::get_at_least)); a plain checkout takes
+//! one only in a pool where heavy elements are the common case (see `Shared::lend_heavy`).
 //! Heavy elements are the rare ones, so one lock over a short list serves them.
 
 use crate::sync::Mutex;
+use crate::sync::{AtomicU64, Ordering::Relaxed};
 
 /// A heavy idle element.
 pub(crate) struct Shelved<T> {
@@ -21,6 +22,8 @@ pub(crate) struct Shelved<T> {
 /// The heavy idle elements of a pool, oldest first.
 pub(crate) struct Shelf<T> {
     entries: Mutex<Vec<Shelved<T>>>,
+    /// How many elements have come to the shelf so far. Relaxed: a count for a heuristic.
+    shelved: AtomicU64,
 }
 
 impl<T> Shelf<T> {
@@ -28,6 +31,7 @@ impl<T> Shelf<T> {
     pub(crate) fn new() -> Self {
         Shelf {
             entries: Mutex::new(Vec::new()),
+            shelved: AtomicU64::new(0),
         }
     }
 
@@ -40,6 +44,12 @@ impl<T> Shelf<T> {
     /// Adds an element (its unit and weight already leased).
     pub(crate) fn push(&self, shelved: Shelved<T>) {
         self.entries().push(shelved);
+        self.shelved.fetch_add(1, Relaxed);
+    }
+
+    /// How many elements have come to the shelf since the pool was built.
+    pub(crate) fn shelved(&self) -> u64 {
+        self.shelved.load(Relaxed)
     }
 
     /// Takes the lightest element that weighs at least `at_least`, the newest of equals.

@@ -180,7 +180,7 @@ impl<T: Send + 'static> Shared<T> {
             })
         };
         self.budget.release(unneeded);
-        if let Some(element) = self.take_heavy(0) {
+        if let Some(element) = self.lend_heavy() {
             return Ok(element);
         }
         let element = self.generate()?;
@@ -188,14 +188,33 @@ impl<T: Send + 'static> Shared<T> {
         Ok(element)
     }
 
-    /// [`take_heavy`](Self::take_heavy) for `get_at_least`: `None` without looking where no
-    /// heavy element could do (`at_least` is what a light one may weigh).
+    /// `get_at_least`: a heavy element that weighs at least `at_least`, else a new one;
+    /// `None` for a request a light element may serve (or a pool without a weigher), which
+    /// a plain `get` serves.
     #[inline]
-    pub(crate) fn take_heavy_at_least(&self, at_least: usize) -> Option<T> {
+    pub(crate) fn get_heavy(&self, at_least: usize) -> Option<Result<T, CachePoolGeneratorError>> {
         if at_least <= self.budget.weight()?.per_unit {
             return None;
         }
-        self.take_heavy(at_least)
+        Some(match self.take_heavy(at_least) {
+            Some(element) => Ok(element),
+            None => self.generate().inspect(|_| self.count(|s| &s.get)),
+        })
+    }
+
+    /// A heavy element for a plain checkout that found no light one idle anywhere, in a pool
+    /// whose heavy elements are the common case (at least half of the elements kept so far
+    /// went to the shelf): there they are the pool's elements, and a checkout that did not
+    /// reuse them would build one each time. Elsewhere the checkout builds a light element
+    /// instead: a heavy one lent to a small request comes back to the shelf, leaving the
+    /// thread's light elements as short as before, and gone from the requests that need it.
+    fn lend_heavy(&self) -> Option<T> {
+        self.budget.weight()?;
+        let kept = self.stats();
+        if 2 * self.shelf.shelved() < kept.put + kept.prefilled {
+            return None;
+        }
+        self.take_heavy(0)
     }
 
     /// The lightest heavy element that weighs at least `at_least`, off the shelf of a pool
@@ -449,7 +468,7 @@ impl<T: Send + 'static> Shared<T> {
                 return Ok(element);
             }
         }
-        if let Some(element) = self.take_heavy(0) {
+        if let Some(element) = self.lend_heavy() {
             return Ok(element);
         }
         let element = self.generate()?;

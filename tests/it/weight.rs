@@ -41,7 +41,8 @@ fn weight_cleared(pool: &CachePool<Vec<u8>, Clear>, closed: &AtomicUsize) -> usi
 }
 
 /// A light element is reused by plain checkouts; a heavy one is kept apart for requests that
-/// ask for it, and handed to a plain checkout only when nothing lighter is idle.
+/// ask for it, and handed to a plain checkout only when nothing lighter is idle and heavy
+/// elements are the pool's common case.
 #[test]
 fn heavy_elements_are_kept_apart_for_the_requests_that_ask_for_them() {
     // 16 elements and 64 KiB: 4 KiB per light element.
@@ -61,16 +62,41 @@ fn heavy_elements_are_kept_apart_for_the_requests_that_ask_for_them() {
     assert_eq!(
         too_large.capacity(),
         4 * KIB,
-        "none heavy enough: the light one"
+        "none heavy enough: a new element"
     );
-    assert_eq!(
-        pool.checkout().capacity(),
-        large_capacity,
-        "a plain checkout takes the heavy one once nothing lighter is idle"
-    );
+    let light = pool.get();
+    assert_eq!(pool.stats().new, 3, "the light one was left for this get");
+    // Mostly light give-backs: a plain checkout that finds no light element builds one,
+    // and the heavy one stays for the request that needs it.
+    assert_eq!(pool.checkout().capacity(), 4 * KIB, "a new light element");
+    assert_eq!(pool.stats().new, 4);
     pool.put(too_large);
-    assert_eq!(pool.stats().new, 2);
-    assert_eq!(pool.stats().idle_weight, 4 * KIB + large_capacity);
+    pool.put(light);
+    assert_eq!(
+        pool.checkout_at_least(large_capacity).capacity(),
+        large_capacity
+    );
+    assert_eq!(pool.stats().idle_weight, 12 * KIB + large_capacity);
+}
+
+/// A pool whose elements are all heavy (1 MiB buffers, 8 MiB for 1,024 elements: 8 KiB per
+/// light one) reuses them on plain checkouts, up to the weight budget.
+#[test]
+fn a_pool_of_heavy_elements_reuses_them_on_plain_checkouts() {
+    let pool = CachePool::builder(|| vec![0u8; MIB])
+        .weigher(|buf| buf.capacity())
+        .max_idle_weight(8 * MIB)
+        .build();
+    for _ in 0..100 {
+        let held: Vec<Vec<u8>> = (0..4).map(|_| pool.get()).collect();
+        held.into_iter().for_each(|buf| pool.put(buf));
+    }
+    let stats = pool.stats();
+    assert_eq!(
+        (stats.new, stats.idle, stats.idle_weight),
+        (4, 4, 4 * MIB),
+        "{stats}"
+    );
 }
 
 /// An element heavier than the whole budget is closed when it comes back, and a heavy one
