@@ -78,7 +78,7 @@ fn request_len(rng: &mut u64) -> usize {
     *rng ^= *rng << 13;
     *rng ^= *rng >> 7;
     *rng ^= *rng << 17;
-    if *rng % 1000 == 0 { LARGE } else { SMALL }
+    if rng.is_multiple_of(1000) { LARGE } else { SMALL }
 }
 
 /// How a mode checks out a buffer for a request of `len` bytes, and what it does between
@@ -246,7 +246,6 @@ fn main() {
     );
     run("max_idle_weight", &weighed);
     let stats = weighed.0.stats();
-    eprintln!("{stats}");
     assert!(stats.idle_weight <= 64 * MIB);
     assert_eq!(stats.idle_weight, MEMORY.live.load(Relaxed), "{stats}");
 }
