@@ -78,7 +78,11 @@ fn request_len(rng: &mut u64) -> usize {
     *rng ^= *rng << 13;
     *rng ^= *rng >> 7;
     *rng ^= *rng << 17;
-    if rng.is_multiple_of(1000) { LARGE } else { SMALL }
+    if rng.is_multiple_of(1000) {
+        LARGE
+    } else {
+        SMALL
+    }
 }
 
 /// How a mode checks out a buffer for a request of `len` bytes, and what it does between

@@ -224,7 +224,7 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
             if std::thread::panicking() {
                 break 'hot GuardRest::Close;
             }
-            if shared.hooks.reset.is_some() {
+            if shared.hooks.give_back_hooked {
                 break 'hot GuardRest::Hooked;
             }
             // SAFETY: `slot` holds the element and nothing else uses it (the caller).
@@ -269,6 +269,14 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
                 // refused element stays there, and one the hook panics on is closed as the
                 // panic unwinds, after which the caller never touches `slot` again.
                 let kept = unsafe { shared.reset_keeps(&self.reset, &mut **slot) };
+                if kept && shared.hooks.weigher.is_some() {
+                    // SAFETY: as above; the weigher's panic closes the element too, and an
+                    // element the list does not take comes back out of `slot`.
+                    if let Some((element, weight)) = unsafe { shared.weigh_and_push(slot) } {
+                        unwind::containing(|| shared.keep_weighed(element, weight));
+                    }
+                    return;
+                }
                 // SAFETY: as in `give_back_guarded`; only a kept element is pushed.
                 if kept && unsafe { self.push_local(slot) } {
                     return;

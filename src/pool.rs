@@ -243,7 +243,11 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
             && let Some((element, weight)) = unsafe { shard.pop_weighed() }
         {
             shard.stats.weight_out.add(weight);
-            if let Some(element) = shared.validate(element) {
+            let valid = match shared.hooks.validate {
+                None => Some(element),
+                Some(_) => shared.validate(element),
+            };
+            if let Some(element) = valid {
                 shard.stats.get.bump();
                 return Ok(element);
             }

@@ -274,31 +274,59 @@ impl<T: Send + 'static> Shared<T> {
     }
 
     /// A give-back in a pool with a weigher: weighs the element (once; a weigher that panics
-    /// gets it closed), closes it if it weighs more than the whole weight budget, puts a heavy
-    /// one on the shelf, and a light one in the thread's list as the hot path would, else
-    /// through the slow path.
+    /// gets it closed), puts a light one in the thread's list as the hot path would, and
+    /// otherwise hands it to [`keep_weighed`](Self::keep_weighed).
     fn put_weighed(self: &Arc<Self>, element: T) {
         let mut element = ManuallyDrop::new(element);
-        // SAFETY: `element` is initialised and nothing else uses it; if the weigher unwinds,
-        // it has been closed and is never touched again (`ManuallyDrop` keeps it from a second
-        // drop).
-        let weight = unsafe { self.weigh(&mut *element) };
-        let Some(budget) = self.budget.weight() else {
-            unreachable!("a pool with a weigher has a weight budget");
-        };
-        if weight > budget.per_unit {
-            return self.put_heavy(ManuallyDrop::into_inner(element), weight);
+        // SAFETY: `element` is initialised, only this function uses it, and it is not touched
+        // after the call (if the list does not take it, it comes back out).
+        if let Some((element, weight)) = unsafe { self.weigh_and_push(&mut element) } {
+            self.keep_weighed(element, weight);
         }
-        if let Some(shard) = self.locals.get()
+    }
+
+    /// The first half of a give-back in a pool with a weigher, on the element in `slot`:
+    /// weighs it, and moves a light one into the thread's list if the list has room, as the
+    /// hot path would. Returns the element and its weight if the list did not take it.
+    ///
+    /// # Safety
+    ///
+    /// `slot` holds an initialised element that nothing else uses; the caller treats it as
+    /// moved out afterwards, also if this unwinds (the weigher's panic closes it).
+    #[inline]
+    pub(crate) unsafe fn weigh_and_push(&self, slot: &mut ManuallyDrop<T>) -> Option<(T, usize)> {
+        // SAFETY: the caller's contract; if the weigher unwinds, the element has been closed.
+        let weight = unsafe { self.weigh(&mut **slot) };
+        if weight <= self.light_weight()
+            && let Some(shard) = self.locals.get()
             // SAFETY: `ThreadLocal::get` returned the current thread's slot, so this thread
-            // owns the shard; `element` is this function's own, forgotten if it is kept.
-            && unsafe { shard.push_weighed_from(&*element, weight) }
+            // owns the shard; `slot` is the caller's, as `push_weighed_from` requires.
+            && unsafe { shard.push_weighed_from(&**slot, weight) }
         {
             shard.stats.put.bump();
             shard.stats.weight_in.add(weight);
-            return;
+            return None;
         }
-        self.keep_or_close(ManuallyDrop::into_inner(element), Some(weight));
+        // SAFETY: the element is still in `slot` (not pushed), taken out once here.
+        Some((unsafe { ManuallyDrop::take(slot) }, weight))
+    }
+
+    /// The rest of a weighed give-back the thread's list did not take: a heavy element to the
+    /// shelf, a light one down the slow path.
+    pub(crate) fn keep_weighed(self: &Arc<Self>, element: T, weight: usize) {
+        if weight > self.light_weight() {
+            self.put_heavy(element, weight);
+        } else {
+            self.keep_or_close(element, Some(weight));
+        }
+    }
+
+    /// The most a light element weighs (see [`crate::budget`]); in a pool without a weigher,
+    /// every element is light.
+    fn light_weight(&self) -> usize {
+        self.budget
+            .weight()
+            .map_or(usize::MAX, |budget| budget.per_unit)
     }
 
     /// Puts a heavy element on the shelf, with one unit and its weight of the budget, taking

@@ -35,6 +35,9 @@ pub(crate) struct Hooks<T> {
     /// idle element handed out, or a weigher, whose weights leave the idle set with them.
     /// One flag, so that the hot path tests one value, as it did for the validator alone.
     pub(crate) checkout_off_hot_path: bool,
+    /// Whether a guard's give-back leaves its inlined path for a boxed hook: the boxed reset
+    /// closure, or the weigher. One flag, as for checkouts.
+    pub(crate) give_back_hooked: bool,
 }
 
 impl<T> Hooks<T> {
@@ -47,6 +50,7 @@ impl<T> Hooks<T> {
     ) -> Self {
         Hooks {
             checkout_off_hot_path: validate.is_some() || weigher.is_some(),
+            give_back_hooked: reset.is_some() || weigher.is_some(),
             generator,
             close,
             reset,

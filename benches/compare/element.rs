@@ -71,6 +71,9 @@ pub trait Element: Send + Sync + 'static {
     /// from `seed` into it and returns a checksum, so that the element is really used.
     fn fill(&mut self, seed: u64) -> u64;
 
+    /// What a pool's weigher says of the element (its heap bytes).
+    fn weight(&self) -> usize;
+
     /// Runs `f` on this element type's `thread_local!` free list: the floor subject's storage.
     /// One list per element type, because a `thread_local!` cannot be generic.
     fn with_floor_list<R>(f: impl FnOnce(&RefCell<Vec<Self>>) -> R) -> R
@@ -111,6 +114,11 @@ impl Element for Vec4k {
         self.iter().map(|&b| u64::from(b)).sum()
     }
 
+    #[inline]
+    fn weight(&self) -> usize {
+        self.capacity()
+    }
+
     fn with_floor_list<R>(f: impl FnOnce(&RefCell<Vec<Self>>) -> R) -> R {
         FLOOR_VEC4K.with(f)
     }
@@ -136,6 +144,11 @@ impl Element for Box64 {
             chunk.copy_from_slice(&(seed ^ i as u64).to_le_bytes());
         }
         self.iter().map(|&b| u64::from(b)).sum()
+    }
+
+    #[inline]
+    fn weight(&self) -> usize {
+        64
     }
 
     fn with_floor_list<R>(f: impl FnOnce(&RefCell<Vec<Self>>) -> R) -> R {

@@ -586,6 +586,26 @@ impl<E: Element> Build<E> for CpFn<E> {
     }
 }
 
+checkout_subject!(
+    /// `cachepool` through `checkout()`, from a pool with a weigher (the element's heap
+    /// bytes) and a weight budget that keeps every element light: what weighing each
+    /// give-back, and keeping its weight, costs.
+    CpWeighed<E>, ResetElement, names::CACHEPOOL_WEIGHED
+);
+
+impl<E: Element> Build<E> for CpWeighed<E> {
+    fn build() -> Self {
+        CpWeighed(
+            CachePool::builder(E::create)
+                .reset_with(ResetElement)
+                .weigher(E::weight)
+                .max_idle_weight(POOL_SIZE * 8192)
+                .pool_size(POOL_SIZE)
+                .build(),
+        )
+    }
+}
+
 /// `cachepool` through its owned guard, `checkout_owned()` (clones the pool's `Arc`).
 pub struct CpOwned<E: Element>(Cp<E>);
 
