@@ -48,7 +48,7 @@ impl Budget {
             free: AtomicUsize::new(pool_size),
             weight: max_idle_weight.map(|max| WeightBudget {
                 free: AtomicUsize::new(max),
-                per_unit: max.checked_div(pool_size).unwrap_or(0),
+                per_unit: weight_per_unit(max, pool_size),
             }),
         }
     }
@@ -122,6 +122,12 @@ impl Budget {
             .as_ref()
             .map_or(0, |weight| weight.free.load(Relaxed))
     }
+}
+
+/// The weight a unit stands for, and the most a light element weighs: `max_idle_weight /
+/// pool_size` (0 in a pool of no elements).
+pub(crate) fn weight_per_unit(max_idle_weight: usize, pool_size: usize) -> usize {
+    max_idle_weight.checked_div(pool_size).unwrap_or(0)
 }
 
 /// Takes `step` from `counter` up to `want` times, as many as it holds; returns how many.

@@ -6,6 +6,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use crate::barrier;
+use crate::budget;
 use crate::idle_timeout::{self, TrimIdle};
 use crate::pool::CachePool;
 use crate::reset::{NoReset, Reset};
@@ -368,14 +369,19 @@ impl<T: Send + 'static, R: Reset<T>> Builder<T, R> {
             thread_capacity,
             batch: (thread_capacity / 2).max(1),
             max_idle_weight,
+            light_weight: match self.weigher {
+                Some(_) => budget::weight_per_unit(max_idle_weight, pool_size),
+                None => usize::MAX,
+            },
         };
-        let hooks = Hooks::new(
-            self.generator,
-            self.close,
-            self.reset,
-            self.validate,
-            self.weigher,
-        );
+        let hooks = Hooks {
+            give_back_hooked: self.reset.is_some() || self.weigher.is_some(),
+            generator: self.generator,
+            close: self.close,
+            reset: self.reset,
+            validate: self.validate,
+            weigher: self.weigher,
+        };
         // Before the first pool exists, so that every list's owner uses the barrier chosen.
         barrier::init();
         let shared = Arc::new_cyclic(|pool: &Weak<Shared<T>>| {

@@ -224,6 +224,7 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
             if std::thread::panicking() {
                 break 'hot GuardRest::Close;
             }
+            // A boxed closure hook or a weigher: one test for both, and the rest out of line.
             if shared.hooks.give_back_hooked {
                 break 'hot GuardRest::Hooked;
             }
@@ -235,8 +236,9 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
             // compiler from inlining this glue for a 4 KiB `Vec` (`scripts/guard-inlining.sh`).
             if let Some(shard) = shared.locals.get()
                 // SAFETY: `ThreadLocal::get` returned the current thread's slot, so this
-                // thread owns the shard; `slot` is the caller's, as `push_from` requires.
-                && unsafe { shard.push_from(&**slot) }
+                // thread owns the shard; `slot` is the caller's, as `push_from` requires; the
+                // pool has no weigher (else the test above left).
+                && unsafe { shard.push_from(&**slot, None) }
             {
                 shard.stats.put.bump();
                 return;
@@ -263,28 +265,30 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
     #[inline(never)]
     unsafe fn give_back_rest(&self, slot: &mut ManuallyDrop<T>, rest: GuardRest) {
         let shared = &self.shared;
-        let refused = match rest {
+        let (refused, weight) = match rest {
             GuardRest::Hooked => {
                 // SAFETY: `slot` holds the element and nothing else uses it (the caller); a
                 // refused element stays there, and one the hook panics on is closed as the
                 // panic unwinds, after which the caller never touches `slot` again.
                 let kept = unsafe { shared.reset_keeps(&self.reset, &mut **slot) };
-                if kept && shared.hooks.weigher.is_some() {
-                    // SAFETY: as above; the weigher's panic closes the element too, and an
-                    // element the list does not take comes back out of `slot`.
-                    if let Some((element, weight)) = unsafe { shared.weigh_and_push(slot) } {
-                        unwind::containing(|| shared.keep_weighed(element, weight));
+                if !kept {
+                    (true, None)
+                } else {
+                    // SAFETY: as above; a weigher's panic closes the element too.
+                    let weight = shared
+                        .hooks
+                        .weigher
+                        .as_ref()
+                        .map(|_| unsafe { shared.weigh(&mut **slot) });
+                    // SAFETY: as in `give_back_guarded`; only a kept element is pushed.
+                    if unsafe { self.push_local(slot, weight) } {
+                        return;
                     }
-                    return;
+                    (false, weight)
                 }
-                // SAFETY: as in `give_back_guarded`; only a kept element is pushed.
-                if kept && unsafe { self.push_local(slot) } {
-                    return;
-                }
-                !kept
             }
-            GuardRest::Kept => false,
-            GuardRest::Close => true,
+            GuardRest::Kept => (false, None),
+            GuardRest::Close => (true, None),
         };
         // SAFETY: the element is still in `slot` (the caller's contract, and neither pushed
         // nor closed above), taken out once here.
@@ -296,7 +300,7 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
                 shared.close(element);
             } else {
                 // Kept, and the thread's list could not take it.
-                shared.put_slow(element);
+                shared.put_slow(element, weight);
             }
         });
     }
@@ -307,9 +311,10 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
 enum GuardRest {
     /// The thread is panicking, or the `Reset` type refused the element: close it.
     Close,
-    /// The pool has a boxed closure hook, which is called out of line: the rest of the
-    /// give-back, from the reset hooks on.
+    /// The pool has a boxed closure hook or a weigher, which are called out of line: the rest
+    /// of the give-back, from the reset hooks on.
     Hooked,
-    /// The `Reset` type kept the element, and the thread's list could not take it.
+    /// The `Reset` type kept the element, and the thread's list could not take it (a pool
+    /// without a weigher).
     Kept,
 }

@@ -31,6 +31,9 @@ pub(crate) struct Limits {
     /// The most weight idle in the whole pool, in a pool with a weigher; `usize::MAX`
     /// otherwise.
     pub(crate) max_idle_weight: usize,
+    /// The most a light element weighs, which the thread lists take (see
+    /// [`crate::budget`]); `usize::MAX` in a pool without a weigher.
+    pub(crate) light_weight: usize,
 }
 
 /// One pool: what every `CachePool` handle to it points to.

@@ -6,7 +6,6 @@
 //! budget, in batches, and from other threads' lists when neither has what a thread needs
 //! (see [`crate::reclaim`]); `docs/design.md` explains where a returned element goes.
 
-use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Weak};
 
@@ -193,7 +192,8 @@ impl<T: Send + 'static> Shared<T> {
     /// a plain `get` serves.
     #[inline]
     pub(crate) fn get_heavy(&self, at_least: usize) -> Option<Result<T, CachePoolGeneratorError>> {
-        if at_least <= self.budget.weight()?.per_unit {
+        self.hooks.weigher.as_ref()?;
+        if at_least <= self.limits.light_weight {
             return None;
         }
         Some(match self.take_heavy(at_least) {
@@ -241,17 +241,17 @@ impl<T: Send + 'static> Shared<T> {
     /// they do not use, they are taken from them first (see [`crate::reclaim`]); only a pool
     /// whose budget is all in use closes the element.
     ///
-    /// In a pool with a weigher, every give-back comes here, reset and ready to be weighed.
+    /// In a pool with a weigher, `weight` is the element's weight: a heavy one goes to the
+    /// shelf instead; `None` in a pool without one.
     #[cold]
-    pub(crate) fn put_slow(self: &Arc<Self>, element: T) {
-        if self.hooks.weigher.is_some() {
-            return self.put_weighed(element);
+    pub(crate) fn put_slow(self: &Arc<Self>, element: T, weight: Option<usize>) {
+        match weight {
+            Some(weight) if weight > self.limits.light_weight => self.put_heavy(element, weight),
+            _ => self.keep_or_close(element, weight),
         }
-        self.keep_or_close(element, None);
     }
 
-    /// `put_slow` once the element is weighed (`weight` is `None` in a pool without a
-    /// weigher, and a light element's weight in one with).
+    /// `put_slow` of an element the thread's list takes, if any (`weight` as there).
     fn keep_or_close(self: &Arc<Self>, element: T, weight: Option<usize>) {
         let Some(shard) = self.home() else {
             return self.put_passing_through(element, weight);
@@ -271,62 +271,6 @@ impl<T: Send + 'static> Shared<T> {
             };
         }
         self.close(element);
-    }
-
-    /// A give-back in a pool with a weigher: weighs the element (once; a weigher that panics
-    /// gets it closed), puts a light one in the thread's list as the hot path would, and
-    /// otherwise hands it to [`keep_weighed`](Self::keep_weighed).
-    fn put_weighed(self: &Arc<Self>, element: T) {
-        let mut element = ManuallyDrop::new(element);
-        // SAFETY: `element` is initialised, only this function uses it, and it is not touched
-        // after the call (if the list does not take it, it comes back out).
-        if let Some((element, weight)) = unsafe { self.weigh_and_push(&mut element) } {
-            self.keep_weighed(element, weight);
-        }
-    }
-
-    /// The first half of a give-back in a pool with a weigher, on the element in `slot`:
-    /// weighs it, and moves a light one into the thread's list if the list has room, as the
-    /// hot path would. Returns the element and its weight if the list did not take it.
-    ///
-    /// # Safety
-    ///
-    /// `slot` holds an initialised element that nothing else uses; the caller treats it as
-    /// moved out afterwards, also if this unwinds (the weigher's panic closes it).
-    #[inline]
-    pub(crate) unsafe fn weigh_and_push(&self, slot: &mut ManuallyDrop<T>) -> Option<(T, usize)> {
-        // SAFETY: the caller's contract; if the weigher unwinds, the element has been closed.
-        let weight = unsafe { self.weigh(&mut **slot) };
-        if weight <= self.light_weight()
-            && let Some(shard) = self.locals.get()
-            // SAFETY: `ThreadLocal::get` returned the current thread's slot, so this thread
-            // owns the shard; `slot` is the caller's, as `push_weighed_from` requires.
-            && unsafe { shard.push_weighed_from(&**slot, weight) }
-        {
-            shard.stats.put.bump();
-            shard.stats.weight_in.add(weight);
-            return None;
-        }
-        // SAFETY: the element is still in `slot` (not pushed), taken out once here.
-        Some((unsafe { ManuallyDrop::take(slot) }, weight))
-    }
-
-    /// The rest of a weighed give-back the thread's list did not take: a heavy element to the
-    /// shelf, a light one down the slow path.
-    pub(crate) fn keep_weighed(self: &Arc<Self>, element: T, weight: usize) {
-        if weight > self.light_weight() {
-            self.put_heavy(element, weight);
-        } else {
-            self.keep_or_close(element, Some(weight));
-        }
-    }
-
-    /// The most a light element weighs (see [`crate::budget`]); in a pool without a weigher,
-    /// every element is light.
-    fn light_weight(&self) -> usize {
-        self.budget
-            .weight()
-            .map_or(usize::MAX, |budget| budget.per_unit)
     }
 
     /// Puts a heavy element on the shelf, with one unit and its weight of the budget, taking

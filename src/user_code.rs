@@ -31,33 +31,10 @@ pub(crate) struct Hooks<T> {
     pub(crate) reset: Option<ResetHook<T>>,
     pub(crate) validate: Option<Validator<T>>,
     pub(crate) weigher: Option<Weigher<T>>,
-    /// Whether a checkout leaves the hot path: the pool has a validator, which sees every
-    /// idle element handed out, or a weigher, whose weights leave the idle set with them.
-    /// One flag, so that the hot path tests one value, as it did for the validator alone.
-    pub(crate) checkout_off_hot_path: bool,
-    /// Whether a guard's give-back leaves its inlined path for a boxed hook: the boxed reset
-    /// closure, or the weigher. One flag, as for checkouts.
+    /// Whether a guard's give-back leaves its inlined path for the hooks called out of line:
+    /// the boxed reset closure, or the weigher. One flag, so that a pool with neither tests
+    /// one value, as it did for the closure alone.
     pub(crate) give_back_hooked: bool,
-}
-
-impl<T> Hooks<T> {
-    pub(crate) fn new(
-        generator: Generator<T>,
-        close: Option<CloseCallback<T>>,
-        reset: Option<ResetHook<T>>,
-        validate: Option<Validator<T>>,
-        weigher: Option<Weigher<T>>,
-    ) -> Self {
-        Hooks {
-            checkout_off_hot_path: validate.is_some() || weigher.is_some(),
-            give_back_hooked: reset.is_some() || weigher.is_some(),
-            generator,
-            close,
-            reset,
-            validate,
-            weigher,
-        }
-    }
 }
 
 /// Why the pool closes idle elements on its own; each reason has its counter besides
@@ -221,12 +198,37 @@ impl<T: Send + 'static> Shared<T> {
         }
     }
 
+    /// The weight of an element the reset hooks kept, for the way back into the pool: `None`
+    /// in a pool without a weigher, else what the weigher says (called out of line, and
+    /// closing the element if it panics, as a reset hook's panic does).
+    ///
+    /// # Safety
+    ///
+    /// As for [`reset_keeps`](Self::reset_keeps).
+    #[inline(always)]
+    pub(crate) unsafe fn weigh_kept(&self, slot: *mut T) -> Option<usize> {
+        // SAFETY: the caller's contract.
+        (self.hooks.weigher.as_ref()).map(|_| unsafe { self.weigh_out_of_line(slot) })
+    }
+
+    /// [`weigh`](Self::weigh) as a call, for `put`, which is inlined where it is called.
+    ///
+    /// # Safety
+    ///
+    /// As for [`reset_keeps`](Self::reset_keeps).
+    #[inline(never)]
+    unsafe fn weigh_out_of_line(&self, slot: *mut T) -> usize {
+        // SAFETY: the caller's contract.
+        unsafe { self.weigh(slot) }
+    }
+
     /// Weighs the element in `slot` with the pool's weigher (a pool with one), closing the
     /// element if the weigher panics, as a reset hook's panic does.
     ///
     /// # Safety
     ///
     /// As for [`reset_keeps`](Self::reset_keeps).
+    #[inline]
     pub(crate) unsafe fn weigh(&self, slot: *mut T) -> usize {
         let Some(weigher) = &self.hooks.weigher else {
             return 1;
