@@ -283,9 +283,10 @@ impl<T: Send + 'static, R: Reset<T>> Builder<T, R> {
     /// left of the budget is closed too (`docs/design.md`, "The weight budget", says why the
     /// element that comes back is the one closed).
     ///
-    /// A weigher costs each give-back a call, and makes checkouts and give-backs take a path
-    /// a few instructions longer than the one without (`docs/benchmarks.md`); a pool
-    /// without a weigher pays nothing for the option.
+    /// A weigher costs each give-back its call, and a guard's give-back the out-of-line call
+    /// that a boxed [`reset`](Self::reset) closure costs it too (`docs/benchmarks.md`); a
+    /// checkout costs what it costs without one, and a pool without a weigher pays nothing
+    /// for the option.
     ///
     /// ```
     /// use cachepool::{CachePool, Clear};
@@ -376,6 +377,7 @@ impl<T: Send + 'static, R: Reset<T>> Builder<T, R> {
         };
         let hooks = Hooks {
             give_back_hooked: self.reset.is_some() || self.weigher.is_some(),
+            checkout_hooked: self.validate.is_some() || self.weigher.is_some(),
             generator: self.generator,
             close: self.close,
             reset: self.reset,

@@ -238,7 +238,7 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
                 // SAFETY: `ThreadLocal::get` returned the current thread's slot, so this
                 // thread owns the shard; `slot` is the caller's, as `push_from` requires; the
                 // pool has no weigher (else the test above left).
-                && unsafe { shard.push_from(&**slot, None) }
+                && unsafe { shard.push_from(&**slot) }
             {
                 shard.stats.put.bump();
                 return;
@@ -265,30 +265,24 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
     #[inline(never)]
     unsafe fn give_back_rest(&self, slot: &mut ManuallyDrop<T>, rest: GuardRest) {
         let shared = &self.shared;
-        let (refused, weight) = match rest {
+        let refused = match rest {
             GuardRest::Hooked => {
                 // SAFETY: `slot` holds the element and nothing else uses it (the caller); a
                 // refused element stays there, and one the hook panics on is closed as the
                 // panic unwinds, after which the caller never touches `slot` again.
                 let kept = unsafe { shared.reset_keeps(&self.reset, &mut **slot) };
-                if !kept {
-                    (true, None)
-                } else {
-                    // SAFETY: as above; a weigher's panic closes the element too.
-                    let weight = shared
-                        .hooks
-                        .weigher
-                        .as_ref()
-                        .map(|_| unsafe { shared.weigh(&mut **slot) });
-                    // SAFETY: as in `give_back_guarded`; only a kept element is pushed.
-                    if unsafe { self.push_local(slot, weight) } {
-                        return;
-                    }
-                    (false, weight)
+                if kept && shared.hooks.weigher.is_some() {
+                    // SAFETY: as above; the element is used no more here.
+                    return unsafe { shared.give_back_weighed(slot) };
                 }
+                // SAFETY: as in `give_back_guarded`; only a kept element is pushed.
+                if kept && unsafe { self.push_local(slot) } {
+                    return;
+                }
+                !kept
             }
-            GuardRest::Kept => (false, None),
-            GuardRest::Close => (true, None),
+            GuardRest::Kept => false,
+            GuardRest::Close => true,
         };
         // SAFETY: the element is still in `slot` (the caller's contract, and neither pushed
         // nor closed above), taken out once here.
@@ -300,7 +294,7 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
                 shared.close(element);
             } else {
                 // Kept, and the thread's list could not take it.
-                shared.put_slow(element, weight);
+                shared.put_slow(element);
             }
         });
     }

@@ -172,8 +172,12 @@ impl<T> LocalList<T> {
     }
 
     /// How long the hot path may grow `items` without a check of its own: one comparison
-    /// covers the budget, the buffer and the thread's role.
+    /// covers the budget, the buffer and the thread's role. 0 in a pool with a weigher, whose
+    /// elements are weighed first (see [`LocalShard::push_weighed_from`]).
     fn push_limit(&self) -> usize {
+        if self.weights.is_some() {
+            return 0;
+        }
         self.lease.min(self.items.capacity()).min(self.hold_limit)
     }
 }
@@ -409,9 +413,37 @@ impl<T> LocalShard<T> {
             if len - 1 < list.low_water {
                 list.low_water = len - 1;
             }
-            // In a pool with a weigher, the element's weight (the weights' buffer is as long
-            // as the items', the invariant of `weights`); read from the line the `get`
-            // counter is written to next.
+            element
+        });
+        self.leave(len - 1);
+        Some(element)
+    }
+
+    /// [`pop`](Self::pop) for a pool with a weigher or a validator: the element's weight
+    /// (in a pool with a weigher) is taken off the idle weight too. Apart from `pop`, so that
+    /// the hot path's pop, inlined where elements are checked out, stays as short as it was.
+    ///
+    /// # Safety
+    ///
+    /// As for [`pop`](Self::pop).
+    #[inline]
+    pub(crate) unsafe fn pop_weighed(&self) -> Option<T> {
+        let len = self.enter_blind();
+        if self.reclaimed.load(Ordering::Relaxed) || len == 0 {
+            self.leave(len);
+            return None;
+        }
+        let (element, weight) = self.list.with_mut(|list| {
+            // SAFETY: as in `pop`: the caller owns the shard and is in a section no reclaimer
+            // is in; nothing here runs user code.
+            let list = unsafe { &mut *list };
+            // SAFETY: as in `pop`, `items[len - 1]` is initialised, and the section leaves
+            // with the list one shorter.
+            let element = unsafe { word_move::read(list.items.as_ptr().add(len - 1)) };
+            if len - 1 < list.low_water {
+                list.low_water = len - 1;
+            }
+            // The weights' buffer is as long as the items' (the invariant of `weights`).
             let weight = list
                 .weights
                 .as_deref()
@@ -419,18 +451,17 @@ impl<T> LocalShard<T> {
             (element, weight.copied())
         });
         self.leave(len - 1);
-        if let (element, Some(weight)) = element {
+        if let Some(weight) = weight {
             self.stats.weight_out.add(weight);
-            return Some(element);
         }
-        Some(element.0)
+        Some(element)
     }
 
     /// Moves the element at `src` into the list if `push_limit` leaves room for it (room in
     /// the lease and the buffer, and no reclaimer at the list since the owner last
     /// synchronised with one); returns whether it did. The element is copied straight from
-    /// where the caller keeps it (see [`crate::word_move`]). In a pool with a weigher,
-    /// `weight` is the light element's weight, kept beside it; `None` in a pool without one.
+    /// where the caller keeps it (see [`crate::word_move`]). In a pool with a weigher the limit
+    /// is 0: a give-back there goes through [`push_weighed_from`](Self::push_weighed_from).
     ///
     /// # Safety
     ///
@@ -438,7 +469,7 @@ impl<T> LocalShard<T> {
     /// to an initialised element that nothing else uses. If this returns `true`, the element
     /// is the list's: the caller treats `*src` as moved out.
     #[inline(always)]
-    pub(crate) unsafe fn push_from(&self, src: *const T, weight: Option<usize>) -> bool {
+    pub(crate) unsafe fn push_from(&self, src: *const T) -> bool {
         let len = self.enter_blind();
         // Relaxed: the owner's own value, or a reclaimer's 0, ordered by the barrier's
         // halves. With 0, a reclaimer may be at the list and `len` may be stale: the
@@ -453,13 +484,6 @@ impl<T> LocalShard<T> {
                 // the copy runs no user code (an element is moved, never dropped).
                 let list = unsafe { &mut *list };
                 debug_assert!(len < list.items.capacity() && len < list.lease);
-                debug_assert_eq!(weight.is_some(), list.weights.is_some());
-                // `len < capacity <= weights.len()` (the invariant of `weights`).
-                if let Some(weight) = weight
-                    && let Some(slot) = list.weights.as_deref_mut().and_then(|w| w.get_mut(len))
-                {
-                    *slot = weight;
-                }
                 // SAFETY: `len < push_limit <= capacity` (the invariants of both), so there is
                 // room at index `len`, spare capacity until the section leaves with the list
                 // one longer; `src` is valid and, being the caller's, not inside the list.
@@ -467,7 +491,44 @@ impl<T> LocalShard<T> {
             });
         }
         self.leave(len + usize::from(pushed));
-        if pushed && let Some(weight) = weight {
+        pushed
+    }
+
+    /// [`push_from`](Self::push_from) for a pool with a weigher: moves the element at `src`
+    /// into the list with its `weight`, if the lease, the buffer and the thread's role leave
+    /// room and no reclaimer has been at the list since the owner last synchronised with one,
+    /// and counts the weight in; returns whether it did.
+    ///
+    /// # Safety
+    ///
+    /// As for [`push_from`](Self::push_from).
+    #[inline]
+    pub(crate) unsafe fn push_weighed_from(&self, src: *const T, weight: usize) -> bool {
+        let len = self.enter_blind();
+        // As a pop does: the flag of the reclaimer's first round (`push_limit` is 0 here).
+        if self.reclaimed.load(Ordering::Relaxed) {
+            self.leave(len);
+            return false;
+        }
+        let pushed = self.list.with_mut(|list| {
+            // SAFETY: the caller owns the shard and is in a section that no reclaimer is in
+            // (`reclaimed` was clear); the copy runs no user code.
+            let list = unsafe { &mut *list };
+            let room = len < list.lease.min(list.hold_limit).min(list.items.capacity());
+            // `len < capacity <= weights.len()` (the invariant of `weights`).
+            let slot = list.weights.as_deref_mut().and_then(|w| w.get_mut(len));
+            let Some(slot) = slot.filter(|_| room) else {
+                return false;
+            };
+            *slot = weight;
+            // SAFETY: `len < capacity`, so there is room at index `len`, spare capacity until
+            // the section leaves with the list one longer; `src` is valid and, being the
+            // caller's, not inside the list.
+            unsafe { word_move::copy(src, list.items.as_mut_ptr().add(len)) };
+            true
+        });
+        self.leave(len + usize::from(pushed));
+        if pushed {
             self.stats.weight_in.add(weight);
         }
         pushed
@@ -625,7 +686,7 @@ mod tests {
         let mut value = ManuallyDrop::new(String::from(value));
         // SAFETY: this thread made the shard and is its only user; `value` is a live local
         // that nothing else uses.
-        let kept = unsafe { shard.push_from(&*value, None) };
+        let kept = unsafe { shard.push_from(&*value) };
         if !kept {
             // SAFETY: the list did not take it, so it is still ours, dropped once.
             unsafe { ManuallyDrop::drop(&mut value) };
@@ -821,7 +882,7 @@ mod loom_tests {
             if let Some(element) = popped {
                 let element = ManuallyDrop::new(element);
                 // SAFETY: as above; `element` is this thread's own, and moved out if kept.
-                let kept = unsafe { shard.push_from(&*element, None) }
+                let kept = unsafe { shard.push_from(&*element) }
                     || unsafe {
                         shard.with_list(|list| {
                             let room = list.items.len() < list.lease;
@@ -857,7 +918,7 @@ mod loom_tests {
             };
             let element = ManuallyDrop::new(7);
             // SAFETY: as above; `element` is this thread's own, and moved out if kept.
-            let kept = unsafe { shard.push_from(&*element, None) };
+            let kept = unsafe { shard.push_from(&*element) };
             assert_one_place(&shard, reclaimer, usize::from(!kept));
         });
     }

@@ -207,8 +207,7 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
     }
 
     /// The hot path of every checkout: the warmest element of the calling thread's list, if
-    /// the list is current and the pool has no validator (in a pool with a weigher, the pop
-    /// takes the element's weight off the idle weight too).
+    /// the list is current and the pool has no validator and no weigher.
     #[inline(always)]
     fn take_local(&self) -> Option<T> {
         let shared = &self.shared;
@@ -217,7 +216,7 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
         // that follows in the same function, or hoist out of the caller's loop (seen in the
         // generated code of a get/put loop); behind the validator test it did neither.
         let shard = shared.locals.get()?;
-        if shared.hooks.validate.is_some() {
+        if shared.hooks.checkout_hooked {
             return None;
         }
         // SAFETY: `ThreadLocal::get` returned the current thread's slot, so this thread owns
@@ -227,8 +226,9 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
         Some(element)
     }
 
-    /// Every checkout the hot path does not serve: with a validator, the thread's list popped
-    /// and validated; else, or when that finds nothing, the slow path.
+    /// Every checkout the hot path does not serve: with a validator or a weigher, the thread's
+    /// list popped (the weight taken off the idle weight) and validated; else, or when that
+    /// finds nothing, the slow path.
     ///
     /// Validated pools come here rather than validating in `take_local`: an element that comes
     /// back from an out-of-line validator through memory, merged into the hot path, would cost
@@ -236,15 +236,20 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
     #[inline(never)]
     fn get_off_hot_path(&self) -> Result<T, CachePoolGeneratorError> {
         let shared = &self.shared;
-        if shared.hooks.validate.is_some()
+        if shared.hooks.checkout_hooked
             && let Some(shard) = shared.locals.get()
             // SAFETY: `ThreadLocal::get` returned the current thread's slot, so this thread
             // owns the shard.
-            && let Some(element) = unsafe { shard.pop() }
-            && let Some(element) = shared.validate(element)
+            && let Some(element) = unsafe { shard.pop_weighed() }
         {
-            shard.stats.get.bump();
-            return Ok(element);
+            let valid = match shared.hooks.validate {
+                None => Some(element),
+                Some(_) => shared.validate(element),
+            };
+            if let Some(element) = valid {
+                shard.stats.get.bump();
+                return Ok(element);
+            }
         }
         shared.get_slow()
     }
@@ -341,30 +346,26 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
         }
     }
 
-    /// The rest of `put` once the reset hooks kept the element: weighs it in a pool with a
-    /// weigher, and moves it from `slot` into the calling thread's list, or down the slow
-    /// path.
+    /// The rest of `put` once the reset hooks kept the element: moves it from `slot` into the
+    /// calling thread's list, or down the slow path (which is where a pool with a weigher
+    /// weighs it: its lists refuse the hot path's push).
     ///
     /// # Safety
     ///
     /// `slot` holds an initialised element that nothing else uses; the caller treats it as
-    /// moved out afterwards, also if this unwinds.
+    /// moved out afterwards.
     #[inline(always)]
     unsafe fn keep_from(&self, slot: &mut ManuallyDrop<T>) {
-        // SAFETY: the caller's contract; a weigher's panic closes the element.
-        let weight = unsafe { self.shared.weigh_kept(&mut **slot) };
         // SAFETY: the caller's contract is `push_local`'s.
-        if !unsafe { self.push_local(slot, weight) } {
+        if !unsafe { self.push_local(slot) } {
             // SAFETY: `slot` holds the element (the caller) and was not moved into the list.
-            self.shared
-                .put_slow(unsafe { ManuallyDrop::take(slot) }, weight);
+            self.shared.put_slow(unsafe { ManuallyDrop::take(slot) });
         }
     }
 
     /// Moves the element in `slot` into the calling thread's list and counts the `put`, if
-    /// the list takes it (it is current, and the lease and buffer have room, and the element
-    /// is light in a pool with a weigher: `weight` is its weight there); returns whether it
-    /// did. The hot path of every give-back, `put`'s and the guards': the element goes from
+    /// the list takes it (it is current, and the lease and buffer have room); returns whether
+    /// it did. The hot path of every give-back, `put`'s and the guards': the element goes from
     /// where the user had it to the list in one copy.
     ///
     /// # Safety
@@ -372,13 +373,12 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
     /// `slot` holds an initialised element that nothing else uses; if this returns `true`,
     /// the caller treats it as moved out.
     #[inline(always)]
-    pub(crate) unsafe fn push_local(&self, slot: &ManuallyDrop<T>, weight: Option<usize>) -> bool {
+    pub(crate) unsafe fn push_local(&self, slot: &ManuallyDrop<T>) -> bool {
         let shared = &*self.shared;
         if let Some(shard) = shared.locals.get()
-            && weight.is_none_or(|weight| weight <= shared.limits.light_weight)
             // SAFETY: `ThreadLocal::get` returned the current thread's slot, so this thread
             // owns the shard; `slot` is the caller's, as `push_from` requires.
-            && unsafe { shard.push_from(&**slot, weight) }
+            && unsafe { shard.push_from(&**slot) }
         {
             shard.stats.put.bump();
             return true;

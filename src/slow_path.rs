@@ -6,6 +6,7 @@
 //! budget, in batches, and from other threads' lists when neither has what a thread needs
 //! (see [`crate::reclaim`]); `docs/design.md` explains where a returned element goes.
 
+use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Weak};
 
@@ -18,6 +19,7 @@ use crate::shared::{Limits, Shared};
 use crate::shelf::Shelved;
 use crate::sync::Ordering::Relaxed;
 use crate::thread_exit::{self, FlushOnExit};
+use crate::unwind;
 
 /// The most elements the list of a thread that gives back more than it takes holds before
 /// they move to the global shard, and so the size of the batches it moves them in.
@@ -241,17 +243,83 @@ impl<T: Send + 'static> Shared<T> {
     /// they do not use, they are taken from them first (see [`crate::reclaim`]); only a pool
     /// whose budget is all in use closes the element.
     ///
-    /// In a pool with a weigher, `weight` is the element's weight: a heavy one goes to the
-    /// shelf instead; `None` in a pool without one.
+    /// In a pool with a weigher every give-back comes here (its lists refuse the hot path's
+    /// push), reset and ready to be weighed.
     #[cold]
-    pub(crate) fn put_slow(self: &Arc<Self>, element: T, weight: Option<usize>) {
-        match weight {
-            Some(weight) if weight > self.limits.light_weight => self.put_heavy(element, weight),
-            _ => self.keep_or_close(element, weight),
+    pub(crate) fn put_slow(self: &Arc<Self>, element: T) {
+        if self.hooks.weigher.is_none() {
+            return self.keep_or_close(element, None);
+        }
+        let mut element = ManuallyDrop::new(element);
+        // SAFETY: `element` is initialised, only this function uses it, and it is not touched
+        // after the call.
+        unsafe { self.weigh_and_keep(&mut element) };
+    }
+
+    /// A guard's give-back in a pool with a weigher, once the reset hooks kept the element in
+    /// `slot`: weighed and kept as a `put` would, with a close callback's panic contained, as
+    /// in every guard's drop.
+    ///
+    /// # Safety
+    ///
+    /// `slot` holds an initialised element that nothing else uses; the caller treats it as
+    /// moved out afterwards, also if this unwinds (a weigher's panic closes it).
+    #[inline(never)]
+    pub(crate) unsafe fn give_back_weighed(self: &Arc<Self>, slot: &mut ManuallyDrop<T>) {
+        // SAFETY: the caller's contract.
+        if let Some((element, weight)) = unsafe { self.weigh_and_push(slot) } {
+            unwind::containing(|| self.keep_weighed(element, weight));
         }
     }
 
-    /// `put_slow` of an element the thread's list takes, if any (`weight` as there).
+    /// Weighs the element in `slot` (a weigher that panics gets it closed), then keeps it:
+    /// see [`weigh_and_push`](Self::weigh_and_push) and [`keep_weighed`](Self::keep_weighed).
+    ///
+    /// # Safety
+    ///
+    /// As for [`give_back_weighed`](Self::give_back_weighed).
+    unsafe fn weigh_and_keep(self: &Arc<Self>, slot: &mut ManuallyDrop<T>) {
+        // SAFETY: the caller's contract.
+        if let Some((element, weight)) = unsafe { self.weigh_and_push(slot) } {
+            self.keep_weighed(element, weight);
+        }
+    }
+
+    /// Weighs the element in `slot` and moves a light one into the thread's list as the hot
+    /// path would; returns the element and its weight if the list did not take it.
+    ///
+    /// # Safety
+    ///
+    /// As for [`give_back_weighed`](Self::give_back_weighed).
+    #[inline]
+    unsafe fn weigh_and_push(&self, slot: &mut ManuallyDrop<T>) -> Option<(T, usize)> {
+        // SAFETY: the caller's contract; if the weigher unwinds, the element has been closed.
+        let weight = unsafe { self.weigh(&mut **slot) };
+        if weight <= self.limits.light_weight
+            && let Some(shard) = self.locals.get()
+            // SAFETY: `ThreadLocal::get` returned the current thread's slot, so this thread
+            // owns the shard; `slot` is the caller's, as `push_weighed_from` requires.
+            && unsafe { shard.push_weighed_from(&**slot, weight) }
+        {
+            shard.stats.put.bump();
+            return None;
+        }
+        // SAFETY: the element is still in `slot` (not pushed), taken out once here.
+        Some((unsafe { ManuallyDrop::take(slot) }, weight))
+    }
+
+    /// The rest of a weighed give-back that the thread's list did not take: a heavy element
+    /// to the shelf, a light one down the slow path.
+    fn keep_weighed(self: &Arc<Self>, element: T, weight: usize) {
+        if weight > self.limits.light_weight {
+            self.put_heavy(element, weight);
+        } else {
+            self.keep_or_close(element, Some(weight));
+        }
+    }
+
+    /// `put_slow` once the element is weighed: `weight` is `None` in a pool without a
+    /// weigher, and a light element's weight in one with.
     fn keep_or_close(self: &Arc<Self>, element: T, weight: Option<usize>) {
         let Some(shard) = self.home() else {
             return self.put_passing_through(element, weight);

@@ -31,6 +31,10 @@ pub(crate) struct Hooks<T> {
     pub(crate) reset: Option<ResetHook<T>>,
     pub(crate) validate: Option<Validator<T>>,
     pub(crate) weigher: Option<Weigher<T>>,
+    /// Whether a checkout leaves the hot path: the pool has a validator, which sees each idle
+    /// element handed out, or a weigher, whose weight leaves the idle set with it. One flag,
+    /// so that a pool with neither tests one value, as it did for the validator alone.
+    pub(crate) checkout_hooked: bool,
     /// Whether a guard's give-back leaves its inlined path for the hooks called out of line:
     /// the boxed reset closure, or the weigher. One flag, so that a pool with neither tests
     /// one value, as it did for the closure alone.
@@ -196,30 +200,6 @@ impl<T: Send + 'static> Shared<T> {
                     && (self.hooks.reset.is_none() || self.closure_keeps_out_of_line(slot))
             }
         }
-    }
-
-    /// The weight of an element the reset hooks kept, for the way back into the pool: `None`
-    /// in a pool without a weigher, else what the weigher says (called out of line, and
-    /// closing the element if it panics, as a reset hook's panic does).
-    ///
-    /// # Safety
-    ///
-    /// As for [`reset_keeps`](Self::reset_keeps).
-    #[inline(always)]
-    pub(crate) unsafe fn weigh_kept(&self, slot: *mut T) -> Option<usize> {
-        // SAFETY: the caller's contract.
-        (self.hooks.weigher.as_ref()).map(|_| unsafe { self.weigh_out_of_line(slot) })
-    }
-
-    /// [`weigh`](Self::weigh) as a call, for `put`, which is inlined where it is called.
-    ///
-    /// # Safety
-    ///
-    /// As for [`reset_keeps`](Self::reset_keeps).
-    #[inline(never)]
-    unsafe fn weigh_out_of_line(&self, slot: *mut T) -> usize {
-        // SAFETY: the caller's contract.
-        unsafe { self.weigh(slot) }
     }
 
     /// Weighs the element in `slot` with the pool's weigher (a pool with one), closing the
