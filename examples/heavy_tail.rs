@@ -11,7 +11,8 @@
 //! grow where a request needs more; the pool resets them with `Clear`. After epochs 1, 4, 10
 //! and 20 every buffer is back in the pool, and the program prints the memory the idle
 //! buffers hold (their summed capacity). Then the number of large allocations (a buffer grown
-//! to 16 MiB) and the time the workers took.
+//! to 16 MiB) and the time the workers took. Each mode runs 3 times, the modes taking turns;
+//! a row shows the most memory and allocations any of its runs saw, and the median time.
 //!
 //! - `default`: one pool, default settings. A buffer that grew to 16 MiB comes back and
 //!   serves small requests from then on, so the large ones keep finding small buffers.
@@ -23,7 +24,7 @@
 //! - `max_idle_weight`: one pool with `weigher(|b| b.capacity())` and
 //!   `max_idle_weight(64 MiB)`; the large requests use `checkout_at_least(16 MiB)`.
 
-use std::sync::Barrier;
+use std::sync::{Arc, Barrier};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
@@ -39,35 +40,41 @@ const LARGE: usize = 16 << 20;
 const MIB: usize = 1 << 20;
 const REPORTED: [usize; 4] = [1, 4, 10, 20];
 
-/// Memory held by live buffers: what the generator made, what the requests grew them by, less
-/// what the pools closed. Measured when every buffer is back, it is the idle memory.
+/// Memory held by one run's live buffers: what the generator made, what the requests grew
+/// them by, less what the pools closed. Measured when every buffer is back, it is the idle
+/// memory. One per run: a pool of an earlier run may still be closing its buffers in a thread
+/// that is exiting.
+#[derive(Default)]
 struct Memory {
     live: AtomicUsize,
     large_allocations: AtomicUsize,
 }
 
-static MEMORY: Memory = Memory {
-    live: AtomicUsize::new(0),
-    large_allocations: AtomicUsize::new(0),
-};
+type Counted = Arc<Memory>;
 
-fn new_buffer() -> Vec<u8> {
-    MEMORY.live.fetch_add(SMALL, Relaxed);
-    Vec::with_capacity(SMALL)
+fn new_buffer(memory: &Counted) -> impl Fn() -> Vec<u8> + Send + Sync + 'static {
+    let memory = Arc::clone(memory);
+    move || {
+        memory.live.fetch_add(SMALL, Relaxed);
+        Vec::with_capacity(SMALL)
+    }
 }
 
-fn closed(buf: Vec<u8>) {
-    MEMORY.live.fetch_sub(buf.capacity(), Relaxed);
+fn closed(memory: &Counted) -> impl Fn(Vec<u8>) + Send + Sync + 'static {
+    let memory = Arc::clone(memory);
+    move |buf| {
+        memory.live.fetch_sub(buf.capacity(), Relaxed);
+    }
 }
 
 /// A request's work on its buffer: grow it if it must, and write the payload.
-fn serve(buf: &mut Vec<u8>, len: usize) {
+fn serve(memory: &Memory, buf: &mut Vec<u8>, len: usize) {
     let before = buf.capacity();
     if before < len {
         buf.reserve_exact(len);
-        MEMORY.live.fetch_add(buf.capacity() - before, Relaxed);
+        memory.live.fetch_add(buf.capacity() - before, Relaxed);
         if len == LARGE {
-            MEMORY.large_allocations.fetch_add(1, Relaxed);
+            memory.large_allocations.fetch_add(1, Relaxed);
         }
     }
     buf.resize(len, 0x5a);
@@ -95,9 +102,9 @@ trait Mode: Sync {
     fn after_epoch(&self) {}
 }
 
-struct Default(CachePool<Vec<u8>, Clear>, bool);
+struct Plain(CachePool<Vec<u8>, Clear>, bool);
 
-impl Mode for Default {
+impl Mode for Plain {
     type Guard<'a> = cachepool::Checkout<'a, Vec<u8>, Clear>;
     fn checkout(&self, _len: usize) -> Self::Guard<'_> {
         self.0.checkout()
@@ -115,17 +122,18 @@ struct TwoPools {
     large: CachePool<Vec<u8>>,
 }
 
-fn two_pools() -> TwoPools {
-    let large = CachePool::builder(new_buffer)
+fn two_pools(memory: &Counted) -> TwoPools {
+    let large = CachePool::builder(new_buffer(memory))
         .reset(|b| {
             b.clear();
             true
         })
-        .close_callback(closed)
+        .close_callback(closed(memory))
         .pool_size(2)
         .build();
     let spill = large.clone();
-    let small = CachePool::builder(new_buffer)
+    let close = closed(memory);
+    let small = CachePool::builder(new_buffer(memory))
         .reset(|b| {
             b.clear();
             b.capacity() <= 64 << 10
@@ -134,7 +142,7 @@ fn two_pools() -> TwoPools {
             if b.capacity() > 64 << 10 {
                 spill.put(b)
             } else {
-                closed(b)
+                close(b)
             }
         })
         .build();
@@ -162,11 +170,20 @@ impl Mode for Weighed {
     }
 }
 
-/// Runs the workload in `mode`; prints idle MiB after the reported epochs, large allocations
-/// and the workers' time.
-fn run(name: &str, mode: &impl Mode) {
-    MEMORY.live.store(0, Relaxed);
-    MEMORY.large_allocations.store(0, Relaxed);
+/// What one run of the workload measured.
+struct Run {
+    idle_mib: Vec<usize>,
+    large_allocations: usize,
+    work: Duration,
+}
+
+/// Runs the workload in `mode`, on a fresh pool that `build` makes; returns what it
+/// measured, and the pool with its memory count.
+fn run<M: Mode>(build: &impl Fn(&Counted) -> M) -> (Run, M, Counted) {
+    let counted = Counted::default();
+    let memory = &counted;
+    let built = build(memory);
+    let mode = &built;
     let epoch_done = Barrier::new(WORKERS + 1);
     let measured = Barrier::new(WORKERS + 1);
     let mut idle_mib = Vec::new();
@@ -184,7 +201,7 @@ fn run(name: &str, mode: &impl Mode) {
                         }
                         let len = request_len(&mut rng);
                         let mut buf = mode.checkout(len);
-                        serve(&mut buf, len);
+                        serve(memory, &mut buf, len);
                         in_flight.push_back(buf);
                     }
                     drop(in_flight);
@@ -199,19 +216,40 @@ fn run(name: &str, mode: &impl Mode) {
             work += start.elapsed();
             mode.after_epoch();
             if REPORTED.contains(&epoch) {
-                idle_mib.push(MEMORY.live.load(Relaxed) / MIB);
+                idle_mib.push(memory.live.load(Relaxed) / MIB);
             }
             measured.wait();
         }
     });
-    let idle: Vec<String> = idle_mib.iter().map(|mib| format!("{mib:>5}")).collect();
+    let measured = Run {
+        idle_mib,
+        large_allocations: memory.large_allocations.load(Relaxed),
+        work,
+    };
+    (measured, built, counted)
+}
+
+/// Prints a mode's row from its runs: the most idle memory and large allocations any run
+/// saw, and the median work time.
+fn print_row(name: &str, runs: &mut [Run]) {
+    let idle: Vec<String> = (0..REPORTED.len())
+        .map(|i| runs.iter().map(|run| run.idle_mib[i]).max().unwrap_or(0))
+        .map(|mib| format!("{mib:>5}"))
+        .collect();
+    let large = runs.iter().map(|run| run.large_allocations).max();
+    runs.sort_by_key(|run| run.work);
+    let work = runs[runs.len() / 2].work;
     println!(
         "{name:<17} {}   {:>5}   {:>6.0} ms",
         idle.join(" "),
-        MEMORY.large_allocations.load(Relaxed),
+        large.unwrap_or(0),
         work.as_secs_f64() * 1e3
     );
 }
+
+/// Rounds of every mode, one after another, so that a disturbance of the machine falls on
+/// all of them alike.
+const ROUNDS: usize = 3;
 
 fn main() {
     let large_requests = (0..WORKERS)
@@ -224,32 +262,45 @@ fn main() {
         .sum::<usize>();
     println!(
         "{REQUESTS} requests on {WORKERS} threads, {IN_FLIGHT} in flight each, \
-         {large_requests} of 16 MiB, the rest 4 KiB"
+         {large_requests} of 16 MiB, the rest 4 KiB; {ROUNDS} rounds of each mode"
     );
-    println!("                  idle MiB after epoch       large    work");
-    println!("                      1     4    10    20   allocs    time");
     let default = |trim| {
-        Default(
-            CachePool::builder(new_buffer)
+        move |memory: &Counted| {
+            Plain(
+                CachePool::builder(new_buffer(memory))
+                    .reset_with(Clear)
+                    .close_callback(closed(memory))
+                    .build(),
+                trim,
+            )
+        }
+    };
+    let weighed = |memory: &Counted| {
+        Weighed(
+            CachePool::builder(new_buffer(memory))
                 .reset_with(Clear)
-                .close_callback(closed)
+                .close_callback(closed(memory))
+                .weigher(|buf| buf.capacity())
+                .max_idle_weight(64 * MIB)
                 .build(),
-            trim,
         )
     };
-    run("default", &default(false));
-    run("default, trim()", &default(true));
-    run("two pools", &two_pools());
-    let weighed = Weighed(
-        CachePool::builder(new_buffer)
-            .reset_with(Clear)
-            .close_callback(closed)
-            .weigher(|buf| buf.capacity())
-            .max_idle_weight(64 * MIB)
-            .build(),
-    );
-    run("max_idle_weight", &weighed);
-    let stats = weighed.0.stats();
-    assert!(stats.idle_weight <= 64 * MIB);
-    assert_eq!(stats.idle_weight, MEMORY.live.load(Relaxed), "{stats}");
+    let mut runs: [Vec<Run>; 4] = Default::default();
+    for _ in 0..ROUNDS {
+        runs[0].push(run(&default(false)).0);
+        runs[1].push(run(&default(true)).0);
+        runs[2].push(run(&two_pools).0);
+        let (measured, pool, memory) = run(&weighed);
+        runs[3].push(measured);
+        // The weighed pool's own figure of what it keeps is the memory count.
+        let stats = pool.0.stats();
+        assert!(stats.idle_weight <= 64 * MIB);
+        assert_eq!(stats.idle_weight, memory.live.load(Relaxed), "{stats}");
+    }
+    println!("                  idle MiB after epoch       large    work");
+    println!("                      1     4    10    20   allocs    time");
+    let names = ["default", "default, trim()", "two pools", "max_idle_weight"];
+    for (name, runs) in names.iter().zip(&mut runs) {
+        print_row(name, runs);
+    }
 }
