@@ -24,8 +24,8 @@
 //! - `max_idle_weight`: one pool with `weigher(|b| b.capacity())` and
 //!   `max_idle_weight(64 MiB)`; the large requests use `checkout_at_least(16 MiB)`.
 
-use std::sync::{Arc, Barrier};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use cachepool::{CachePool, Clear};
