@@ -587,22 +587,29 @@ mod loom_tests {
         closed: Vec<u32>,
     }
 
-    /// A pool of unique `u32`s whose close callback records each id it receives.
-    fn tracked_pool(
-        pool_size: usize,
-        thread_capacity: usize,
-    ) -> (CachePool<u32>, Arc<Mutex<Ledger>>) {
+    /// A builder of a pool of unique `u32`s whose close callback records each id it receives.
+    fn tracked_builder() -> (crate::Builder<u32>, Arc<Mutex<Ledger>>) {
         let ledger = Arc::new(Mutex::new(Ledger::default()));
         let (make, close) = (Arc::clone(&ledger), Arc::clone(&ledger));
-        let pool = CachePool::builder(move || {
+        let builder = CachePool::builder(move || {
             let mut ledger = make.lock().unwrap();
             ledger.created += 1;
             ledger.created
         })
-        .close_callback(move |id| close.lock().unwrap().closed.push(id))
-        .pool_size(pool_size)
-        .thread_capacity(thread_capacity)
-        .build();
+        .close_callback(move |id| close.lock().unwrap().closed.push(id));
+        (builder, ledger)
+    }
+
+    /// A tracked pool of `pool_size` and `thread_capacity`.
+    fn tracked_pool(
+        pool_size: usize,
+        thread_capacity: usize,
+    ) -> (CachePool<u32>, Arc<Mutex<Ledger>>) {
+        let (builder, ledger) = tracked_builder();
+        let pool = builder
+            .pool_size(pool_size)
+            .thread_capacity(thread_capacity)
+            .build();
         (pool, ledger)
     }
 
@@ -839,19 +846,13 @@ mod loom_tests {
     /// A pool with a weigher, 4 elements and 40 of weight (10 per light unit): ids 1 and 3
     /// weigh 5 (light), 2 and 4 weigh 25 (heavy).
     fn weighed_pool() -> (CachePool<u32>, Arc<Mutex<Ledger>>) {
-        let ledger = Arc::new(Mutex::new(Ledger::default()));
-        let (make, close) = (Arc::clone(&ledger), Arc::clone(&ledger));
-        let pool = CachePool::builder(move || {
-            let mut ledger = make.lock().unwrap();
-            ledger.created += 1;
-            ledger.created
-        })
-        .close_callback(move |id| close.lock().unwrap().closed.push(id))
-        .weigher(|&id| if id % 2 == 0 { 25 } else { 5 })
-        .max_idle_weight(40)
-        .pool_size(4)
-        .thread_capacity(2)
-        .build();
+        let (builder, ledger) = tracked_builder();
+        let pool = builder
+            .weigher(|&id| if id % 2 == 0 { 25 } else { 5 })
+            .max_idle_weight(40)
+            .pool_size(4)
+            .thread_capacity(2)
+            .build();
         (pool, ledger)
     }
 
