@@ -198,7 +198,8 @@ fn for_each_subject<E: Element, W: Workload>(
     bench::<E, CpClosure<E>, W>(workload, group);
     bench::<E, CpOwned<E>, W>(workload, group);
     bench::<E, CpRaw<E>, W>(workload, group);
-    bench::<E, CpWeighed<E>, W>(workload, group);
+    bench_built(workload, group, cachepool_weighed::<E>);
+    bench::<E, CpWeighedBoxed<E>, W>(workload, group);
 }
 
 /// Opens the criterion group of `workload` with element `E`, and remembers its name for

@@ -356,8 +356,13 @@ impl<T: Send + 'static, R: Reset<T>> Builder<T, R> {
     /// ```
     pub fn build(self) -> CachePool<T, R> {
         let pool_size = self.pool_size;
-        let max_idle_weight = match (&self.weigher, self.max_idle_weight) {
-            (None, Some(_)) => panic!("cachepool: `max_idle_weight` set without a `weigher`"),
+        let weighed = self.weigher.is_some() || R::WEIGHS;
+        assert!(
+            !(self.weigher.is_some() && R::WEIGHS),
+            "cachepool: a `weigher` and a `Reset` that weighs: give the pool one of the two"
+        );
+        let max_idle_weight = match (weighed, self.max_idle_weight) {
+            (false, Some(_)) => panic!("cachepool: `max_idle_weight` set without a `weigher`"),
             (_, max) => max.unwrap_or(usize::MAX),
         };
         let thread_capacity = self
@@ -371,9 +376,9 @@ impl<T: Send + 'static, R: Reset<T>> Builder<T, R> {
             thread_capacity,
             batch: (thread_capacity / 2).max(1),
             max_idle_weight,
-            light_weight: match self.weigher {
-                Some(_) => budget::weight_per_unit(max_idle_weight, pool_size),
-                None => usize::MAX,
+            light_weight: match weighed {
+                true => budget::weight_per_unit(max_idle_weight, pool_size),
+                false => usize::MAX,
             },
         };
         let hooks = Hooks {
@@ -394,7 +399,7 @@ impl<T: Send + 'static, R: Reset<T>> Builder<T, R> {
                 let pool: Weak<dyn TrimIdle> = pool.clone();
                 idle_timeout::register(pool, timeout)
             });
-            Shared::new(hooks, limits, idle_key)
+            Shared::new(hooks, limits, weighed, idle_key)
         });
         CachePool {
             shared,

@@ -232,6 +232,14 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
             if !unsafe { shared.run_reset(&mut **slot, |element| self.reset.reset(element)) } {
                 break 'hot GuardRest::Close;
             }
+            if R::WEIGHS {
+                // A weigher in the pool's type, inlined here; what the list does not take
+                // goes on with a close callback's panic contained, as below.
+                // SAFETY: as above; the element is used no more here.
+                return unsafe {
+                    self.keep_weighed_from(slot, |kept| self.shared.keep_weighed_contained(kept))
+                };
+            }
             // `push_local` written out: a call of it here, though `inline(always)`, kept the
             // compiler from inlining this glue for a 4 KiB `Vec` (`scripts/guard-inlining.sh`).
             if let Some(shard) = shared.locals.get()
@@ -271,6 +279,12 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
                 // refused element stays there, and one the hook panics on is closed as the
                 // panic unwinds, after which the caller never touches `slot` again.
                 let kept = unsafe { shared.reset_keeps(&self.reset, &mut **slot) };
+                if kept && R::WEIGHS {
+                    // SAFETY: as above; the element is used no more here.
+                    return unsafe {
+                        self.keep_weighed_from(slot, |kept| shared.keep_weighed_contained(kept))
+                    };
+                }
                 if kept && shared.hooks.weigher.is_some() {
                     // SAFETY: as above; the element is used no more here.
                     return unsafe { shared.give_back_weighed(slot) };

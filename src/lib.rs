@@ -39,6 +39,6 @@ pub use builder::{Builder, DEFAULT_POOL_SIZE};
 pub use error::{BoxError, CachePoolError, CachePoolGeneratorError};
 pub use guard::{Checkout, OwnedCheckout};
 pub use pool::CachePool;
-pub use reset::{Clear, NoReset, Reset};
+pub use reset::{Clear, NoReset, Reset, Weigh};
 pub use stats::Stats;
 pub use wrapper::{CacheWrapper, NeverReuse, ReuseDecider, make_wrapper};

@@ -14,7 +14,13 @@ impl<T: Send + 'static> Shared<T> {
     /// returns how many it created. On a generator failure or panic, the elements created so
     /// far stay and the budget not used is given back before the error or panic reaches the
     /// caller.
-    pub(crate) fn prefill(&self, count: usize) -> Result<usize, CachePoolGeneratorError> {
+    ///
+    /// `weigh` weighs an element in a pool with a weigher (and closes it if it panics).
+    pub(crate) fn prefill(
+        &self,
+        count: usize,
+        weigh: &dyn Fn(*mut T) -> usize,
+    ) -> Result<usize, CachePoolGeneratorError> {
         let units = self.budget.lease(count);
         let (mut created, mut light) = (0, 0);
         let (mut elements, mut weights) = (Vec::new(), Vec::new());
@@ -33,11 +39,9 @@ impl<T: Send + 'static> Shared<T> {
             };
             created += 1;
             self.count(|s| &s.new);
-            let weighing = || {
-                // SAFETY: `element` is initialised and nothing else uses it; if the weigher
-                // unwinds, it has been closed, and the `break` below never touches it again.
-                unsafe { self.weigh(&mut *element) }
-            };
+            // `element` is initialised and nothing else uses it; if the weigher unwinds, it has
+            // been closed, and the `break` below never touches it again.
+            let weighing = || weigh(&mut *element);
             let weight = match self.budget.weight() {
                 None => None,
                 Some(_) => match catch_unwind(AssertUnwindSafe(weighing)) {

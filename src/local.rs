@@ -3,7 +3,9 @@
 
 use crate::barrier;
 use crate::stats::ShardStats;
-use crate::sync::{AtomicBool, AtomicUsize, Mutex, MutexGuard, Ordering, UnsafeCell, spin_wait};
+use crate::sync::{
+    AtomicBool, AtomicU32, AtomicUsize, Mutex, MutexGuard, Ordering, UnsafeCell, spin_wait,
+};
 use crate::word_move;
 
 /// The idle elements one thread has cached for one pool, and the budget it has leased.
@@ -172,13 +174,17 @@ impl<T> LocalList<T> {
     }
 
     /// How long the hot path may grow `items` without a check of its own: one comparison
-    /// covers the budget, the buffer and the thread's role. 0 in a pool with a weigher, whose
-    /// elements are weighed first (see [`LocalShard::push_weighed_from`]).
-    fn push_limit(&self) -> usize {
-        if self.weights.is_some() {
-            return 0;
+    /// covers the budget, the buffer and the thread's role. In a pool without a weigher this
+    /// is the plain push's limit, and the weighed push's is 0; in one with, the other way
+    /// round (see [`LocalShard::push_weighed_from`]), so that no element goes into a list of
+    /// a weighed pool without its weight. The weighed limit fits a `u32`: a lower one only
+    /// sends more pushes to the slow path.
+    fn push_limits(&self) -> (usize, u32) {
+        let limit = self.lease.min(self.items.capacity()).min(self.hold_limit);
+        match self.weights {
+            None => (limit, 0),
+            Some(_) => (0, u32::try_from(limit).unwrap_or(u32::MAX)),
         }
-        self.lease.min(self.items.capacity()).min(self.hold_limit)
     }
 }
 
@@ -258,6 +264,11 @@ pub(crate) struct LocalShard<T> {
     /// the end of each slow-path section, read by a thread looking for elements to take, as a
     /// hint of which lists are worth a reclaim (the list itself says for sure).
     pub(crate) keeps: AtomicBool,
+    /// `push_limit` for the weighed push of a pool with a weigher, with the same invariant
+    /// (`push_limit` is 0 there, and this is 0 in a pool without one; see
+    /// `LocalList::push_limits`). In the padding after the flags, so that the first line
+    /// still holds everything the hot path touches.
+    weighed_limit: AtomicU32,
     /// How long a hot-path push may grow the list: `min(lease, items.capacity(),
     /// hold_limit)`, stored by the owner at the end of each slow-path section (0 while one
     /// runs, so that one that unwinds leaves the hot path closed), and 0 from a reclaimer's
@@ -309,6 +320,7 @@ impl<T> LocalShard<T> {
             state: AtomicUsize::new(0),
             reclaimed: AtomicBool::new(false),
             keeps: AtomicBool::new(true),
+            weighed_limit: AtomicU32::new(0),
             push_limit: AtomicUsize::new(0),
             list: UnsafeCell::new(LocalList::new()),
             stats: ShardStats::default(),
@@ -495,38 +507,36 @@ impl<T> LocalShard<T> {
     }
 
     /// [`push_from`](Self::push_from) for a pool with a weigher: moves the element at `src`
-    /// into the list with its `weight`, if the lease, the buffer and the thread's role leave
-    /// room and no reclaimer has been at the list since the owner last synchronised with one,
-    /// and counts the weight in; returns whether it did.
+    /// into the list with its `weight`, if `weighed_limit` leaves room for it (as `push_limit`
+    /// does for the plain push), and counts the weight in; returns whether it did.
     ///
     /// # Safety
     ///
     /// As for [`push_from`](Self::push_from).
-    #[inline]
+    #[inline(always)]
     pub(crate) unsafe fn push_weighed_from(&self, src: *const T, weight: usize) -> bool {
         let len = self.enter_blind();
-        // As a pop does: the flag of the reclaimer's first round (`push_limit` is 0 here).
-        if self.reclaimed.load(Ordering::Relaxed) {
-            self.leave(len);
-            return false;
+        // Relaxed: as for `push_limit` in `push_from`.
+        let limit = self.weighed_limit.load(Ordering::Relaxed) as usize;
+        let pushed = len < limit;
+        if pushed {
+            self.list.with_mut(|list| {
+                // SAFETY: the caller owns the shard and is in a section that no reclaimer is
+                // in (`weighed_limit` was not 0); the copy runs no user code.
+                let list = unsafe { &mut *list };
+                debug_assert!(len < list.items.capacity() && len < list.lease);
+                if let Some(weights) = list.weights.as_deref_mut() {
+                    debug_assert!(len < weights.len());
+                    // SAFETY: `len < weighed_limit <= capacity <= weights.len()` (the
+                    // invariants of `weighed_limit` and `weights`).
+                    unsafe { *weights.as_mut_ptr().add(len) = weight };
+                }
+                // SAFETY: `len < weighed_limit <= capacity`, so there is room at index `len`,
+                // spare capacity until the section leaves with the list one longer; `src` is
+                // valid and, being the caller's, not inside the list.
+                unsafe { word_move::copy(src, list.items.as_mut_ptr().add(len)) };
+            });
         }
-        let pushed = self.list.with_mut(|list| {
-            // SAFETY: the caller owns the shard and is in a section that no reclaimer is in
-            // (`reclaimed` was clear); the copy runs no user code.
-            let list = unsafe { &mut *list };
-            let room = len < list.lease.min(list.hold_limit).min(list.items.capacity());
-            // `len < capacity <= weights.len()` (the invariant of `weights`).
-            let slot = list.weights.as_deref_mut().and_then(|w| w.get_mut(len));
-            let Some(slot) = slot.filter(|_| room) else {
-                return false;
-            };
-            *slot = weight;
-            // SAFETY: `len < capacity`, so there is room at index `len`, spare capacity until
-            // the section leaves with the list one longer; `src` is valid and, being the
-            // caller's, not inside the list.
-            unsafe { word_move::copy(src, list.items.as_mut_ptr().add(len)) };
-            true
-        });
         self.leave(len + usize::from(pushed));
         if pushed {
             self.stats.weight_in.add(weight);
@@ -552,8 +562,11 @@ impl<T> LocalShard<T> {
             // the next call here sets the limit again. Relaxed, both: read by this thread,
             // and written by a reclaimer only after this section (the handshake).
             self.push_limit.store(0, Ordering::Relaxed);
+            self.weighed_limit.store(0, Ordering::Relaxed);
             let result = f(list);
-            self.push_limit.store(list.push_limit(), Ordering::Relaxed);
+            let (push_limit, weighed_limit) = list.push_limits();
+            self.push_limit.store(push_limit, Ordering::Relaxed);
+            self.weighed_limit.store(weighed_limit, Ordering::Relaxed);
             // Relaxed: a hint, read without the handshake.
             self.keeps.store(list.keeps_for_itself(), Ordering::Relaxed);
             result
@@ -638,6 +651,7 @@ impl<'a, T> Reclaim<'a, T> {
         // this reclaimer through the lock, sets the limit again.
         for (shard, _) in &held {
             shard.push_limit.store(0, Ordering::Relaxed);
+            shard.weighed_limit.store(0, Ordering::Relaxed);
         }
         barrier::heavy();
         for ((shard, _), first) in held.iter().zip(first) {

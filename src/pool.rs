@@ -219,9 +219,14 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
         if shared.hooks.checkout_hooked {
             return None;
         }
-        // SAFETY: `ThreadLocal::get` returned the current thread's slot, so this thread owns
-        // the shard.
-        let element = unsafe { shard.pop() }?;
+        let element = if R::WEIGHS {
+            // SAFETY: `ThreadLocal::get` returned the current thread's slot, so this thread
+            // owns the shard. A weigher in the pool's type: the pop takes the weight too.
+            unsafe { shard.pop_weighed() }
+        } else {
+            // SAFETY: as above.
+            unsafe { shard.pop() }
+        }?;
         shard.stats.get.bump();
         Some(element)
     }
@@ -356,11 +361,48 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
     /// moved out afterwards.
     #[inline(always)]
     unsafe fn keep_from(&self, slot: &mut ManuallyDrop<T>) {
+        if R::WEIGHS {
+            // SAFETY: the caller's contract is `keep_weighed_from`'s.
+            return unsafe {
+                self.keep_weighed_from(slot, |element| self.shared.keep_weighed_any(element))
+            };
+        }
         // SAFETY: the caller's contract is `push_local`'s.
         if !unsafe { self.push_local(slot) } {
             // SAFETY: `slot` holds the element (the caller) and was not moved into the list.
             self.shared.put_slow(unsafe { ManuallyDrop::take(slot) });
         }
+    }
+
+    /// `keep_from` in a pool whose `Reset` weighs: weighs the element in `slot` (inlined; a
+    /// weigher that panics gets it closed) and moves a light one into the thread's list;
+    /// hands what the list does not take, with its weight, to `rest` (a guard contains
+    /// close callbacks' panics there).
+    ///
+    /// # Safety
+    ///
+    /// `slot` holds an initialised element that nothing else uses; the caller treats it as
+    /// moved out afterwards, also if this unwinds.
+    #[inline(always)]
+    pub(crate) unsafe fn keep_weighed_from(
+        &self,
+        slot: &mut ManuallyDrop<T>,
+        rest: impl FnOnce((T, usize)),
+    ) {
+        let shared = &*self.shared;
+        // SAFETY: the caller's contract; the weigher has the element by reference only.
+        let weight = unsafe { shared.run_reset(&mut **slot, |element| self.reset.weigh(element)) };
+        if weight <= shared.limits.light_weight
+            && let Some(shard) = shared.locals.get()
+            // SAFETY: `ThreadLocal::get` returned the current thread's slot, so this thread
+            // owns the shard; `slot` is the caller's, as `push_weighed_from` requires.
+            && unsafe { shard.push_weighed_from(&**slot, weight) }
+        {
+            shard.stats.put.bump();
+            return;
+        }
+        // SAFETY: the element is still in `slot` (not pushed), taken out once here.
+        rest((unsafe { ManuallyDrop::take(slot) }, weight));
     }
 
     /// Moves the element in `slot` into the calling thread's list and counts the `put`, if
@@ -518,7 +560,17 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
     /// assert_eq!((stats.new, stats.prefilled, stats.hits_global), (8, 8, 1));
     /// ```
     pub fn prefill(&self, count: usize) -> Result<usize, CachePoolGeneratorError> {
-        self.shared.prefill(count)
+        // SAFETY: `prefill` calls this on a new element that nothing else uses, and treats it
+        // as closed if this unwinds.
+        let weigh = |slot: *mut T| unsafe {
+            if R::WEIGHS {
+                self.shared
+                    .run_reset(slot, |element| self.reset.weigh(element))
+            } else {
+                self.shared.weigh(slot)
+            }
+        };
+        self.shared.prefill(count, &weigh)
     }
 
     /// Closes every idle element the pool holds, in every thread's list and the global shard,

@@ -162,9 +162,74 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, VecDequ
     note = "a reset hook is `NoReset`, `Clear`, a type implementing `Reset<{T}>`, or a `Clone + 'static` closure or function `Fn(&mut {T}) -> bool` whose parameter's type is written out (`|x: &mut {T}| ...`)"
 )]
 pub trait Reset<T>: Clone + 'static {
+    /// Whether [`weigh`](Self::weigh) is the pool's weigher, for its weight budget
+    /// ([`Builder::max_idle_weight`](crate::Builder::max_idle_weight)): a weigher in the pool's
+    /// type, inlined where elements are given back, as [`reset`](Self::reset) is, where the one
+    /// given to [`Builder::weigher`](crate::Builder::weigher) is boxed and called out of line.
+    /// `false` unless a type says otherwise; [`Weigh`] pairs a `Reset` with a weigher.
+    const WEIGHS: bool = false;
+
     /// Readies `element` for reuse. Returning `false` refuses it: the pool closes it instead
     /// of keeping it (for an element left broken, or grown too large to keep).
     fn reset(&self, element: &mut T) -> bool;
+
+    /// The weight of an element given back, after [`reset`](Self::reset) kept it, where
+    /// [`WEIGHS`](Self::WEIGHS) is `true`: called once per give-back, as `Builder::weigher`'s
+    /// weigher is (see there for what the weight decides). A weigher that panics gets its
+    /// element closed, as a `reset` that panics does.
+    #[inline(always)]
+    fn weigh(&self, element: &T) -> usize {
+        let _ = element;
+        1
+    }
+}
+
+/// A [`Reset`] together with a weigher in the pool's type: `reset_with(Weigh(Clear, ...))`
+/// gives the pool the weigher that [`Builder::weigher`](crate::Builder::weigher) would, but
+/// inlined where elements are given back rather than boxed, so that a weighed pool's checkout
+/// and give-back cost about what they cost without a weigher (`docs/benchmarks.md`).
+///
+/// The weigher is a closure or function `Fn(&T) -> usize`; a pool in a field or a `static`
+/// names it as a function pointer, as for a `reset_with` closure:
+///
+/// ```
+/// use std::sync::LazyLock;
+/// use cachepool::{CachePool, Clear, Weigh};
+///
+/// type Buffers = CachePool<Vec<u8>, Weigh<Clear, fn(&Vec<u8>) -> usize>>;
+///
+/// static BUFFERS: LazyLock<Buffers> = LazyLock::new(|| {
+///     CachePool::builder(|| Vec::with_capacity(4096))
+///         .reset_with(Weigh(Clear, Vec::capacity as fn(&Vec<u8>) -> usize))
+///         .max_idle_weight(64 << 20)
+///         .build()
+/// });
+///
+/// BUFFERS.checkout().extend_from_slice(b"GET /");
+/// assert_eq!(BUFFERS.stats().idle_weight, 4096);
+/// let mut large = BUFFERS.checkout_at_least(16 << 20);
+/// large.reserve(16 << 20);
+/// drop(large);
+/// assert!(BUFFERS.checkout_at_least(16 << 20).capacity() >= 16 << 20);
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Weigh<R, F>(pub R, pub F);
+
+impl<T, R: Reset<T>, F> Reset<T> for Weigh<R, F>
+where
+    F: Fn(&T) -> usize + Clone + 'static,
+{
+    const WEIGHS: bool = true;
+
+    #[inline(always)]
+    fn reset(&self, element: &mut T) -> bool {
+        self.0.reset(element)
+    }
+
+    #[inline(always)]
+    fn weigh(&self, element: &T) -> usize {
+        (self.1)(element)
+    }
 }
 
 /// A closure or function is a `Reset`: `reset_with(|buf: &mut Vec<u8>| ...)`.

@@ -58,8 +58,13 @@ pub(crate) struct Shared<T: Send + 'static> {
 }
 
 impl<T: Send + 'static> Shared<T> {
-    pub(crate) fn new(hooks: Hooks<T>, limits: Limits, idle_key: Option<u64>) -> Self {
-        let weighed = hooks.weigher.is_some();
+    /// A pool's state; `weighed` says whether it has a weigher (boxed or in its `Reset`).
+    pub(crate) fn new(
+        hooks: Hooks<T>,
+        limits: Limits,
+        weighed: bool,
+        idle_key: Option<u64>,
+    ) -> Self {
         Shared {
             locals: ThreadLocal::new(),
             trims: AtomicU64::new(0),
@@ -111,7 +116,7 @@ impl<T: Send + 'static> Shared<T> {
         weight_in = weight_in.wrapping_add(self.orphan_stats.weight_in.read());
         weight_out = weight_out.wrapping_add(self.orphan_stats.weight_out.read());
         let mut total = total.derive();
-        if self.hooks.weigher.is_some() {
+        if self.budget.weight().is_some() {
             // A weight leaves the idle set only after it entered it; read under load, the
             // difference may come out negative, and is then floored at 0.
             total.idle_weight =

@@ -194,7 +194,7 @@ impl<T: Send + 'static> Shared<T> {
     /// a plain `get` serves.
     #[inline]
     pub(crate) fn get_heavy(&self, at_least: usize) -> Option<Result<T, CachePoolGeneratorError>> {
-        self.hooks.weigher.as_ref()?;
+        self.budget.weight()?;
         if at_least <= self.limits.light_weight {
             return None;
         }
@@ -308,9 +308,24 @@ impl<T: Send + 'static> Shared<T> {
         Some((unsafe { ManuallyDrop::take(slot) }, weight))
     }
 
+    /// [`keep_weighed`](Self::keep_weighed) of an element and its weight, as a call.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn keep_weighed_any(self: &Arc<Self>, (element, weight): (T, usize)) {
+        self.keep_weighed(element, weight);
+    }
+
+    /// [`keep_weighed_any`](Self::keep_weighed_any) for a guard's drop: a close callback's
+    /// panic is contained, as in every guard's drop.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn keep_weighed_contained(self: &Arc<Self>, (element, weight): (T, usize)) {
+        unwind::containing(|| self.keep_weighed(element, weight));
+    }
+
     /// The rest of a weighed give-back that the thread's list did not take: a heavy element
     /// to the shelf, a light one down the slow path.
-    fn keep_weighed(self: &Arc<Self>, element: T, weight: usize) {
+    pub(crate) fn keep_weighed(self: &Arc<Self>, element: T, weight: usize) {
         if weight > self.limits.light_weight {
             self.put_heavy(element, weight);
         } else {

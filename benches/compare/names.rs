@@ -25,6 +25,7 @@ pub const CACHEPOOL_FN: &str = "cachepool_fn";
 pub const CACHEPOOL_OWNED: &str = "cachepool_owned";
 pub const CACHEPOOL_RAW: &str = "cachepool_raw";
 pub const CACHEPOOL_WEIGHED: &str = "cachepool_weighed";
+pub const CACHEPOOL_WEIGHED_BOXED: &str = "cachepool_weighed_boxed";
 /// `rayon` groups only: rayon's own per-worker state, no pool.
 pub const RAYON_MAP_INIT: &str = "rayon_map_init";
 /// `pipeline` groups only: the pipeline carrying a bare `u64`, no pool.
@@ -53,6 +54,7 @@ pub const CACHEPOOL: &[&str] = &[
     CACHEPOOL_OWNED,
     CACHEPOOL_RAW,
     CACHEPOOL_WEIGHED,
+    CACHEPOOL_WEIGHED_BOXED,
 ];
 
 /// Every subject, in the order of the report's chart: the baselines a pool is measured

@@ -9,7 +9,7 @@ use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::sync::Mutex;
 
-use cachepool::{CachePool, Checkout, NoReset, OwnedCheckout, Reset};
+use cachepool::{CachePool, Checkout, NoReset, OwnedCheckout, Reset, Weigh};
 use crossbeam_queue::ArrayQueue;
 
 use crate::element::{Element, POOL_SIZE};
@@ -586,20 +586,44 @@ impl<E: Element> Build<E> for CpFn<E> {
     }
 }
 
+/// The weight budget of the weighed subjects: every element is light.
+const MAX_IDLE_WEIGHT: usize = POOL_SIZE * 8192;
+
+/// A weigher a `Weigh` takes, as one bound for [`checkout_subject`].
+pub trait Weigher<E>: Fn(&E) -> usize + Clone + 'static {}
+
+impl<E, F: Fn(&E) -> usize + Clone + 'static> Weigher<E> for F {}
+
 checkout_subject!(
-    /// `cachepool` through `checkout()`, from a pool with a weigher (the element's heap
-    /// bytes) and a weight budget that keeps every element light: what weighing each
-    /// give-back, and keeping its weight, costs.
-    CpWeighed<E>, ResetElement, names::CACHEPOOL_WEIGHED
+    /// `cachepool` through `checkout()`, from a pool whose `Reset` weighs (the element's heap
+    /// bytes, `Weigh`), with a weight budget that keeps every element light: what weighing
+    /// each give-back, and keeping its weight, costs; [`cachepool_weighed`] builds it.
+    CpWeighed<E, F: Weigher<E>>, Weigh<ResetElement, F>, names::CACHEPOOL_WEIGHED
 );
 
-impl<E: Element> Build<E> for CpWeighed<E> {
+/// Builds [`CpWeighed`]: a function, because the weigher's type has no name.
+pub fn cachepool_weighed<E: Element>() -> CpWeighed<E, impl Weigher<E> + Send + Sync> {
+    CpWeighed(
+        CachePool::builder(E::create)
+            .reset_with(Weigh(ResetElement, |element: &E| element.weight()))
+            .max_idle_weight(MAX_IDLE_WEIGHT)
+            .pool_size(POOL_SIZE)
+            .build(),
+    )
+}
+
+checkout_subject!(
+    /// `cachepool` through `checkout()`, with the same weigher boxed by `Builder::weigher`.
+    CpWeighedBoxed<E>, ResetElement, names::CACHEPOOL_WEIGHED_BOXED
+);
+
+impl<E: Element> Build<E> for CpWeighedBoxed<E> {
     fn build() -> Self {
-        CpWeighed(
+        CpWeighedBoxed(
             CachePool::builder(E::create)
                 .reset_with(ResetElement)
                 .weigher(E::weight)
-                .max_idle_weight(POOL_SIZE * 8192)
+                .max_idle_weight(MAX_IDLE_WEIGHT)
                 .pool_size(POOL_SIZE)
                 .build(),
         )

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use cachepool::{CachePool, Clear};
+use cachepool::{CachePool, Clear, NoReset, Reset, Weigh};
 
 use crate::common::rng::Rng;
 
@@ -204,19 +204,97 @@ fn idle_weight_is_exact_on_a_quiet_pool_wherever_the_elements_are() {
 /// again, and on the quiet pool `idle_weight` is the summed capacity of the idle buffers.
 #[test]
 fn heavy_tailed_give_backs_from_eight_threads_never_exceed_the_weight_budget() {
+    let (pool, closed) = buffer_pool(cachepool::DEFAULT_POOL_SIZE, 8 * MIB);
+    heavy_tailed_give_backs(&pool, &closed);
+}
+
+/// The same with the weigher in the pool's type (`Weigh`), and with a `Reset` closure.
+#[test]
+fn a_weigher_in_the_pools_type_keeps_the_same_books() {
+    let closed = Arc::new(AtomicUsize::new(0));
+    let sum = Arc::clone(&closed);
+    let pool = CachePool::builder(|| Vec::with_capacity(4 * KIB))
+        .reset_with(Weigh(
+            |buf: &mut Vec<u8>| {
+                buf.clear();
+                true
+            },
+            |buf: &Vec<u8>| buf.capacity(),
+        ))
+        .max_idle_weight(8 * MIB)
+        .close_callback(move |buf: Vec<u8>| {
+            sum.fetch_add(buf.capacity(), Relaxed);
+        })
+        .build();
+    heavy_tailed_give_backs(&pool, &closed);
+
+    // One light element and one heavy, through `put` and a guard.
+    pool.put(Vec::with_capacity(64 * KIB));
+    drop(pool.checkout());
+    let stats = pool.stats();
+    assert_eq!((stats.idle, stats.idle_weight), (2, 68 * KIB), "{stats}");
+    assert_eq!(
+        pool.checkout().capacity(),
+        4 * KIB,
+        "the light one, kept apart"
+    );
+    assert_eq!(pool.checkout_at_least(64 * KIB).capacity(), 64 * KIB);
+    assert_eq!(pool.prefill(2).unwrap(), 2);
+    assert_eq!(pool.stats().idle_weight, 76 * KIB);
+}
+
+/// A weigher in the pool's type that panics gets its element closed, and the panic
+/// propagates from `put` and from a guard's drop; a boxed weigher beside one is refused.
+#[test]
+fn a_weigher_in_the_pools_type_that_panics_closes_its_element() {
+    let pool = CachePool::builder(|| vec![0u8; 16])
+        .reset_with(Weigh(NoReset, |buf: &Vec<u8>| {
+            assert!(buf.len() < 100, "a weigher that panics");
+            buf.capacity()
+        }))
+        .max_idle_weight(MIB)
+        .build();
+    let mut big = pool.get();
+    big.resize(100, 0);
+    assert!(catch_unwind(AssertUnwindSafe(|| pool.put(big))).is_err());
+    let panicked = catch_unwind(AssertUnwindSafe(|| pool.checkout().resize(200, 0)));
+    assert!(panicked.is_err());
+    let stats = pool.stats();
+    assert_eq!(
+        (stats.closed, stats.idle, stats.checked_out),
+        (2, 0, 0),
+        "{stats}"
+    );
+    pool.put(pool.get());
+    assert_eq!(pool.stats().idle_weight, 16);
+
+    let both = catch_unwind(|| {
+        CachePool::builder(Vec::<u8>::new)
+            .weigher(|buf| buf.capacity())
+            .reset_with(Weigh(NoReset, |buf: &Vec<u8>| buf.capacity()))
+            .build()
+    });
+    assert!(both.is_err(), "a boxed weigher and one in the type");
+}
+
+/// The workload of the heavy-tailed tests, on `pool` with an 8 MiB budget whose close
+/// callback adds what it closes to `closed`.
+fn heavy_tailed_give_backs<R: Reset<Vec<u8>> + Sync>(
+    pool: &CachePool<Vec<u8>, R>,
+    closed: &AtomicUsize,
+) {
     const THREADS: u64 = 8;
     let run_for = if cfg!(miri) {
         Duration::from_millis(20)
     } else {
         Duration::from_millis(1500)
     };
-    let (pool, closed) = buffer_pool(cachepool::DEFAULT_POOL_SIZE, 8 * MIB);
     let stop = AtomicBool::new(false);
     let (readings, highest) = (AtomicUsize::new(0), AtomicUsize::new(0));
     std::thread::scope(|s| {
         let workers: Vec<_> = (0..THREADS)
             .map(|t| {
-                let (pool, stop) = (&pool, &stop);
+                let stop = &stop;
                 s.spawn(move || {
                     let mut rng = Rng::new(t + 1);
                     let mut checkouts = 0u64;
@@ -269,7 +347,9 @@ fn heavy_tailed_give_backs_from_eight_threads_never_exceed_the_weight_budget() {
     assert_eq!(stats.checked_out, 0, "{stats}");
     let idle_weight = stats.idle_weight;
     assert!(idle_weight <= 8 * MIB);
-    assert_eq!(weight_cleared(&pool, &closed), idle_weight, "{stats}");
+    let before = closed.load(Relaxed);
+    pool.clear();
+    assert_eq!(closed.load(Relaxed) - before, idle_weight, "{stats}");
 }
 
 /// The weigher runs once per give-back: not again while the element is idle, wherever it
