@@ -937,6 +937,32 @@ mod loom_tests {
         });
     }
 
+    /// The same race for a pool with a weigher: a slow-path section that sets the weighed
+    /// push's own limit, then a weighed hot-path push, against a reclaimer; the push never
+    /// lands in a list the reclaimer is working on (its second round closes that limit too),
+    /// and the element, its weight and the units each end up in one place.
+    #[test]
+    fn handshake_slow_section_then_weighed_push_against_a_reclaim() {
+        loom::model(|| {
+            let shard = Arc::new(LocalShard::<u32>::new());
+            let reclaimer = spawn_taking_reclaimer(&shard);
+            // SAFETY: the model's main thread is the shard's owner throughout; the closures
+            // run no user code.
+            unsafe {
+                shard.with_list(|list| {
+                    list.lease += 2;
+                    list.hold_limit = 2;
+                    list.reserve_within(2, 2, true);
+                })
+            };
+            let element = ManuallyDrop::new(7);
+            // SAFETY: as above; `element` is this thread's own, and moved out if kept.
+            let kept = unsafe { shard.push_weighed_from(&*element, 5) };
+            assert_eq!(shard.stats.weight_in.read(), if kept { 5 } else { 0 });
+            assert_one_place(&shard, reclaimer, usize::from(!kept));
+        });
+    }
+
     /// Two reclaimers at once over two shards, locking in one order: neither waits on the
     /// other forever, and each list is worked on by one of them at a time.
     #[test]
