@@ -283,11 +283,12 @@ impl<T: Send + 'static, R: Reset<T>> Builder<T, R> {
     /// left of the budget is closed too (`docs/design.md`, "The weight budget", says why the
     /// element that comes back is the one closed).
     ///
-    /// A weigher costs each give-back its call, and takes checkouts and give-backs off the
-    /// inlined hot path, as a [`validate`](Self::validate) hook and a boxed
-    /// [`reset`](Self::reset) closure do: a weighed pool's checkout and give-back cost about
-    /// three times a plain pool's (`docs/benchmarks.md`). A pool without a weigher pays
-    /// nothing for the option.
+    /// This weigher is boxed, so the pool's type stays as it is; a checkout and a give-back
+    /// then take the out-of-line paths a [`validate`](Self::validate) hook and a boxed
+    /// [`reset`](Self::reset) closure take, at about three times a plain pool's cost. The same
+    /// weigher in the pool's type, [`Weigh`](crate::Weigh) given to
+    /// [`reset_with`](Self::reset_with), is inlined instead, at about 1.5 times
+    /// (`docs/benchmarks.md`). A pool without a weigher pays nothing for either.
     ///
     /// ```
     /// use cachepool::{CachePool, Clear};
