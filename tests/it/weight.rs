@@ -177,7 +177,9 @@ fn idle_weight_is_exact_on_a_quiet_pool_wherever_the_elements_are() {
     });
     let stats = pool.stats();
     assert_eq!(stats.idle_weight, given.load(Relaxed), "{stats}");
-    // Other threads take light elements from the global shard, then from the idle lists.
+    // Other threads take light elements from the global shard and other lists, and give them
+    // back. A checkout that races an exiting thread's flush (its list on the way to the global
+    // shard) may build a new element (4 KiB); the books stay exact either way.
     std::thread::scope(|s| {
         for _ in 0..3 {
             s.spawn(|| {
@@ -187,14 +189,11 @@ fn idle_weight_is_exact_on_a_quiet_pool_wherever_the_elements_are() {
         }
     });
     let stats = pool.stats();
-    assert_eq!(
-        stats.new, 240,
-        "every checkout found an idle element: {stats}"
-    );
-    assert!(stats.hits_global > 0, "{stats}");
-    assert_eq!(stats.idle, 240);
-    assert_eq!(stats.idle_weight, given.load(Relaxed));
-    assert_eq!(weight_cleared(&pool, &closed), given.load(Relaxed));
+    assert!(stats.hits_global + stats.hits_stolen > 0, "{stats}");
+    let built = usize::try_from(stats.new - 240).unwrap();
+    assert_eq!(stats.idle, 240 + built, "{stats}");
+    assert_eq!(stats.idle_weight, given.load(Relaxed) + built * 4 * KIB);
+    assert_eq!(weight_cleared(&pool, &closed), stats.idle_weight);
     assert_eq!(pool.stats().idle_weight, 0);
 }
 
