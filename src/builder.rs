@@ -287,7 +287,7 @@ impl<T: Send + 'static, R: Reset<T>> Builder<T, R> {
     /// then take the out-of-line paths a [`validate`](Self::validate) hook and a boxed
     /// [`reset`](Self::reset) closure take, at about three times a plain pool's cost. The same
     /// weigher in the pool's type, [`Weigh`](crate::Weigh) given to
-    /// [`reset_with`](Self::reset_with), is inlined instead, at about 1.5 times
+    /// [`reset_with`](Self::reset_with), is inlined instead, at about 1.6 to 1.9 times
     /// (`docs/benchmarks.md`). A pool without a weigher pays nothing for either.
     ///
     /// ```
