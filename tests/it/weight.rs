@@ -452,7 +452,11 @@ fn trim_clear_and_the_idle_timeout_close_heavy_elements() {
         std::thread::sleep(timeout / 10);
     }
     let stats = pool.stats();
-    assert_eq!((stats.trimmed, stats.idle, stats.idle_weight), (2, 0, 0), "{stats}");
+    assert_eq!(
+        (stats.trimmed, stats.idle, stats.idle_weight),
+        (2, 0, 0),
+        "{stats}"
+    );
 }
 
 /// `prefill` weighs what it creates: light elements go to the global shard, heavy ones are
