@@ -160,8 +160,9 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
     /// Takes an idle element, or creates one; `get()` of Python's `cachepool`.
     ///
     /// The element is the one this thread returned most recently (per-thread lists are LIFO),
-    /// else one from the global shard, else a new one. Give it back with [`put`](Self::put)
-    /// or [`close`](Self::close); a [`checkout`](Self::checkout) guard does that for you.
+    /// else one from the global shard, else a new one. It is already reset: the reset hooks
+    /// run when an element is given back. Give it back with [`put`](Self::put) or
+    /// [`close`](Self::close); a [`checkout`](Self::checkout) guard does that for you.
     ///
     /// # Panics
     ///
@@ -445,6 +446,9 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
     ///
     /// Dropping the guard gives the element back, or closes it if the thread is panicking;
     /// [`Checkout::discard`] closes it and [`Checkout::detach`] keeps it.
+    ///
+    /// The element is ready for use: the pool's reset hooks ran on it when it was given back
+    /// (a new one is as the generator made it), so the job need not reset it again.
     ///
     /// # Panics
     ///
