@@ -830,7 +830,7 @@ mod loom_tests {
 
     use loom::sync::Arc;
 
-    use super::{LocalShard, Reclaim};
+    use super::{LocalList, LocalShard, Reclaim};
 
     /// A reclaimer that takes every idle element and unused unit of `shard`, and returns them.
     fn spawn_taking_reclaimer(
@@ -912,54 +912,60 @@ mod loom_tests {
         });
     }
 
-    /// The owner's slow-path section, which sets the hot path's `push_limit`, and then a
-    /// hot-path push, against a reclaimer that takes every idle element and unused unit:
-    /// however the section and the reclaimer's first round interleave, the push never lands
-    /// in a list the reclaimer is working on (loom's cell reports it), and the element and
-    /// the units each end up in one place.
+    /// The owner's slow-path section `setup`, which sets the hot path's limits, and then the
+    /// hot-path push `push` of one element, against a reclaimer that takes every idle element
+    /// and unused unit: however the section and the reclaimer's rounds interleave, the push
+    /// never lands in a list the reclaimer is working on (loom's cell reports it), and the
+    /// element and the units each end up in one place. `push` returns whether it kept it.
+    fn hot_push_against_a_reclaim(
+        setup: impl Fn(&mut LocalList<u32>),
+        push: impl Fn(&LocalShard<u32>, &u32) -> bool,
+    ) {
+        let shard = Arc::new(LocalShard::<u32>::new());
+        let reclaimer = spawn_taking_reclaimer(&shard);
+        // SAFETY: the model's main thread is the shard's owner throughout; `setup` runs no
+        // user code.
+        unsafe { shard.with_list(setup) };
+        let element = ManuallyDrop::new(7);
+        let kept = push(&shard, &element);
+        assert_one_place(&shard, reclaimer, usize::from(!kept));
+    }
+
+    /// [`hot_push_against_a_reclaim`] with the plain push of a pool without a weigher.
     #[test]
     fn handshake_slow_section_then_hot_push_against_a_reclaim() {
         loom::model(|| {
-            let shard = Arc::new(LocalShard::<u32>::new());
-            let reclaimer = spawn_taking_reclaimer(&shard);
-            // SAFETY: the model's main thread is the shard's owner throughout; the closures
-            // run no user code.
-            unsafe {
-                shard.with_list(|list| {
+            hot_push_against_a_reclaim(
+                |list| {
                     list.lease += 2;
                     list.items.reserve(2);
-                })
-            };
-            let element = ManuallyDrop::new(7);
-            // SAFETY: as above; `element` is this thread's own, and moved out if kept.
-            let kept = unsafe { shard.push_from(&*element) };
-            assert_one_place(&shard, reclaimer, usize::from(!kept));
+                },
+                // SAFETY: the caller owns the shard; the element is the caller's, moved out
+                // if kept.
+                |shard, element| unsafe { shard.push_from(element) },
+            )
         });
     }
 
-    /// The same race for a pool with a weigher: a slow-path section that sets the weighed
-    /// push's own limit, then a weighed hot-path push, against a reclaimer; the push never
-    /// lands in a list the reclaimer is working on (its second round closes that limit too),
-    /// and the element, its weight and the units each end up in one place.
+    /// [`hot_push_against_a_reclaim`] with the weighed push of a pool with a weigher, under
+    /// its own limit, which the reclaimer's second round closes too; the weight is counted
+    /// in only if the element was kept.
     #[test]
     fn handshake_slow_section_then_weighed_push_against_a_reclaim() {
         loom::model(|| {
-            let shard = Arc::new(LocalShard::<u32>::new());
-            let reclaimer = spawn_taking_reclaimer(&shard);
-            // SAFETY: the model's main thread is the shard's owner throughout; the closures
-            // run no user code.
-            unsafe {
-                shard.with_list(|list| {
+            hot_push_against_a_reclaim(
+                |list| {
                     list.lease += 2;
                     list.hold_limit = 2;
                     list.reserve_within(2, 2, true);
-                })
-            };
-            let element = ManuallyDrop::new(7);
-            // SAFETY: as above; `element` is this thread's own, and moved out if kept.
-            let kept = unsafe { shard.push_weighed_from(&*element, 5) };
-            assert_eq!(shard.stats.weight_in.read(), if kept { 5 } else { 0 });
-            assert_one_place(&shard, reclaimer, usize::from(!kept));
+                },
+                |shard, element| {
+                    // SAFETY: as above.
+                    let kept = unsafe { shard.push_weighed_from(element, 5) };
+                    assert_eq!(shard.stats.weight_in.read(), if kept { 5 } else { 0 });
+                    kept
+                },
+            )
         });
     }
 

@@ -247,12 +247,29 @@ fn a_weigher_in_the_pools_type_keeps_the_same_books() {
 #[test]
 fn a_weigher_in_the_pools_type_that_panics_closes_its_element() {
     let pool = CachePool::builder(|| vec![0u8; 16])
-        .reset_with(Weigh(NoReset, |buf: &Vec<u8>| {
-            assert!(buf.len() < 100, "a weigher that panics");
-            buf.capacity()
-        }))
+        .reset_with(Weigh(NoReset, |buf: &Vec<u8>| weight_or_panic(buf)))
         .max_idle_weight(MIB)
         .build();
+    assert_a_panicking_weigher_loses_nothing(&pool);
+    let both = catch_unwind(|| {
+        CachePool::builder(Vec::<u8>::new)
+            .weigher(|buf| buf.capacity())
+            .reset_with(Weigh(NoReset, |buf: &Vec<u8>| buf.capacity()))
+            .build()
+    });
+    assert!(both.is_err(), "a boxed weigher and one in the type");
+}
+
+/// A weigher that panics on a buffer of 100 bytes or more.
+fn weight_or_panic(buf: &Vec<u8>) -> usize {
+    assert!(buf.len() < 100, "a weigher that panics");
+    buf.capacity()
+}
+
+/// On a pool of 16-byte buffers whose weigher is [`weight_or_panic`]: a `put` and a guard's
+/// drop of a buffer the weigher panics on propagate the panic and close the buffer; the pool
+/// keeps working and its ledger balances.
+fn assert_a_panicking_weigher_loses_nothing<R: Reset<Vec<u8>>>(pool: &CachePool<Vec<u8>, R>) {
     let mut big = pool.get();
     big.resize(100, 0);
     assert!(catch_unwind(AssertUnwindSafe(|| pool.put(big))).is_err());
@@ -265,15 +282,8 @@ fn a_weigher_in_the_pools_type_that_panics_closes_its_element() {
         "{stats}"
     );
     pool.put(pool.get());
-    assert_eq!(pool.stats().idle_weight, 16);
-
-    let both = catch_unwind(|| {
-        CachePool::builder(Vec::<u8>::new)
-            .weigher(|buf| buf.capacity())
-            .reset_with(Weigh(NoReset, |buf: &Vec<u8>| buf.capacity()))
-            .build()
-    });
-    assert!(both.is_err(), "a boxed weigher and one in the type");
+    let stats = pool.stats();
+    assert_eq!((stats.idle, stats.idle_weight, stats.new), (1, 16, 3));
 }
 
 /// The workload of the heavy-tailed tests, on `pool` with an 8 MiB budget whose close
@@ -387,30 +397,10 @@ fn the_weigher_runs_once_per_give_back() {
 #[test]
 fn a_weigher_that_panics_closes_its_element_and_the_panic_propagates() {
     let pool = CachePool::builder(|| vec![0u8; 16])
-        .weigher(|buf| {
-            assert!(buf.len() < 100, "a weigher that panics");
-            buf.capacity()
-        })
+        .weigher(weight_or_panic)
         .max_idle_weight(MIB)
         .build();
-    let mut big = pool.get();
-    big.resize(100, 0);
-    let panicked = catch_unwind(AssertUnwindSafe(|| pool.put(big)));
-    assert!(panicked.is_err());
-    let panicked = catch_unwind(AssertUnwindSafe(|| {
-        let mut guard = pool.checkout();
-        guard.resize(200, 0);
-    }));
-    assert!(panicked.is_err());
-    let stats = pool.stats();
-    assert_eq!(
-        (stats.closed, stats.idle, stats.checked_out),
-        (2, 0, 0),
-        "{stats}"
-    );
-    pool.put(pool.get());
-    let stats = pool.stats();
-    assert_eq!((stats.idle, stats.idle_weight, stats.new), (1, 16, 3));
+    assert_a_panicking_weigher_loses_nothing(&pool);
 }
 
 /// `trim()`, `clear()` and the idle timeout reach the heavy elements too, and give their
