@@ -53,8 +53,8 @@ impl<T: Send + 'static> Shared<T> {
                 },
             };
             let element = ManuallyDrop::into_inner(element);
-            match (weight, self.budget.weight()) {
-                (Some(weight), Some(budget)) if weight > budget.per_unit => {
+            match weight {
+                Some(weight) if weight > self.limits.light_weight => {
                     // A heavy element goes on the shelf, with a lease of its own, and the
                     // unit leased for it is given back below.
                     match self.shelve(element, weight) {

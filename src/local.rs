@@ -151,6 +151,14 @@ impl<T> LocalList<T> {
         self.weights.as_ref().map_or(0, |weights| weights[at])
     }
 
+    /// The weights of the idle elements, oldest first (none in a pool without a weigher).
+    pub(crate) fn idle_weights(&self) -> Vec<usize> {
+        let len = self.items.len();
+        self.weights
+            .as_ref()
+            .map_or_else(Vec::new, |weights| weights[..len].to_vec())
+    }
+
     /// Takes the `count` oldest elements out, with their weights (none in a pool without a
     /// weigher), and their units off the lease: for the caller to move or close.
     pub(crate) fn take_oldest(&mut self, count: usize) -> (std::vec::Drain<'_, T>, Vec<usize>) {
@@ -200,7 +208,8 @@ impl<T> LocalList<T> {
 /// of [`BUSY`] in `state`), passes the light half of the asymmetric barrier
 /// ([`crate::barrier`]), reads a flag that a reclaimer sets, and only if the flag lets it
 /// works on the list; leaving, it stores the list's length in `state`, with `Release`. A hot-path
-/// push reads `push_limit` (0 stops it); every other section (a hot-path pop, any slow-path
+/// push reads `push_limit` (0 stops it), or in a pool with a weigher `weighed_limit`, which
+/// the rounds below treat alike; every other section (a hot-path pop, any slow-path
 /// section) reads `reclaimed`. A *reclaimer* (a thread that trims, clears, or takes budget or
 /// elements from other lists) locks the shard's `reclaim_lock` and then makes two rounds, each
 /// a store, the heavy half, and a wait until it reads a length, not `BUSY`, with `Acquire`:
@@ -210,7 +219,8 @@ impl<T> LocalList<T> {
 ///    `BUSY` (it waits for the section to end, which publishes the section's work). After
 ///    this round no pop or slow-path section enters, and the one that was running, the only
 ///    writer of `push_limit` besides reclaimers, has ended.
-/// 2. `push_limit = 0`, by the same argument: after this round no push enters either, and
+/// 2. `push_limit = weighed_limit = 0`, by the same argument: after this round no push
+///    enters either, and
 ///    the length the wait reads is the list's (a section that enters later changes nothing
 ///    and stores the same length again when it leaves).
 ///
@@ -223,10 +233,10 @@ impl<T> LocalList<T> {
 ///
 /// | side | writes | then | reads |
 /// |---|---|---|---|
-/// | owner, entering | `state = BUSY` (`Relaxed`) | light half | `push_limit` for a hot push, else `reclaimed` (`Relaxed`) |
+/// | owner, entering | `state = BUSY` (`Relaxed`) | light half | `push_limit` (or `weighed_limit`) for a hot push, else `reclaimed` (`Relaxed`) |
 /// | owner, leaving | `state = new len` (`Release`) | | |
 /// | reclaimer, round 1 | lock, `reclaimed = true` | heavy half | `state` (`Acquire`) until not `BUSY` |
-/// | reclaimer, round 2 | `push_limit = 0` | heavy half | `state` (`Acquire`) until not `BUSY`: the length |
+/// | reclaimer, round 2 | `push_limit = weighed_limit = 0` | heavy half | `state` (`Acquire`) until not `BUSY`: the length |
 /// | owner, after a reclaim | lock (waits), `reclaimed = false`, `state = BUSY` | unlock | |
 ///
 /// # Invariant

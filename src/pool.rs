@@ -364,9 +364,7 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
     unsafe fn keep_from(&self, slot: &mut ManuallyDrop<T>) {
         if R::WEIGHS {
             // SAFETY: the caller's contract is `keep_weighed_from`'s.
-            return unsafe {
-                self.keep_weighed_from(slot, |element| self.shared.keep_weighed_any(element))
-            };
+            return unsafe { self.keep_weighed_from(slot, |kept| self.shared.keep_weighed(kept)) };
         }
         // SAFETY: the caller's contract is `push_local`'s.
         if !unsafe { self.push_local(slot) } {

@@ -243,8 +243,8 @@ impl<T: Send + 'static> Shared<T> {
     /// they do not use, they are taken from them first (see [`crate::reclaim`]); only a pool
     /// whose budget is all in use closes the element.
     ///
-    /// In a pool with a weigher every give-back comes here (its lists refuse the hot path's
-    /// push), reset and ready to be weighed.
+    /// In a pool with a boxed weigher every `put` comes here (its lists refuse the hot path's
+    /// plain push), reset and ready to be weighed.
     #[cold]
     pub(crate) fn put_slow(self: &Arc<Self>, element: T) {
         if self.hooks.weigher.is_none() {
@@ -252,8 +252,10 @@ impl<T: Send + 'static> Shared<T> {
         }
         let mut element = ManuallyDrop::new(element);
         // SAFETY: `element` is initialised, only this function uses it, and it is not touched
-        // after the call.
-        unsafe { self.weigh_and_keep(&mut element) };
+        // after the call (if the list does not take it, it comes back out).
+        if let Some(kept) = unsafe { self.weigh_and_push(&mut element) } {
+            self.keep_weighed(kept);
+        }
     }
 
     /// A guard's give-back in a pool with a weigher, once the reset hooks kept the element in
@@ -267,21 +269,8 @@ impl<T: Send + 'static> Shared<T> {
     #[inline(never)]
     pub(crate) unsafe fn give_back_weighed(self: &Arc<Self>, slot: &mut ManuallyDrop<T>) {
         // SAFETY: the caller's contract.
-        if let Some((element, weight)) = unsafe { self.weigh_and_push(slot) } {
-            unwind::containing(|| self.keep_weighed(element, weight));
-        }
-    }
-
-    /// Weighs the element in `slot` (a weigher that panics gets it closed), then keeps it:
-    /// see [`weigh_and_push`](Self::weigh_and_push) and [`keep_weighed`](Self::keep_weighed).
-    ///
-    /// # Safety
-    ///
-    /// As for [`give_back_weighed`](Self::give_back_weighed).
-    unsafe fn weigh_and_keep(self: &Arc<Self>, slot: &mut ManuallyDrop<T>) {
-        // SAFETY: the caller's contract.
-        if let Some((element, weight)) = unsafe { self.weigh_and_push(slot) } {
-            self.keep_weighed(element, weight);
+        if let Some(kept) = unsafe { self.weigh_and_push(slot) } {
+            self.keep_weighed_contained(kept);
         }
     }
 
@@ -308,24 +297,19 @@ impl<T: Send + 'static> Shared<T> {
         Some((unsafe { ManuallyDrop::take(slot) }, weight))
     }
 
-    /// [`keep_weighed`](Self::keep_weighed) of an element and its weight, as a call.
+    /// [`keep_weighed`](Self::keep_weighed) for a guard's drop: a close callback's panic is
+    /// contained, as in every guard's drop.
     #[cold]
     #[inline(never)]
-    pub(crate) fn keep_weighed_any(self: &Arc<Self>, (element, weight): (T, usize)) {
-        self.keep_weighed(element, weight);
+    pub(crate) fn keep_weighed_contained(self: &Arc<Self>, kept: (T, usize)) {
+        unwind::containing(|| self.keep_weighed(kept));
     }
 
-    /// [`keep_weighed_any`](Self::keep_weighed_any) for a guard's drop: a close callback's
-    /// panic is contained, as in every guard's drop.
+    /// The rest of a weighed give-back that the thread's list did not take, with the
+    /// element's weight: a heavy element to the shelf, a light one down the slow path.
     #[cold]
     #[inline(never)]
-    pub(crate) fn keep_weighed_contained(self: &Arc<Self>, (element, weight): (T, usize)) {
-        unwind::containing(|| self.keep_weighed(element, weight));
-    }
-
-    /// The rest of a weighed give-back that the thread's list did not take: a heavy element
-    /// to the shelf, a light one down the slow path.
-    pub(crate) fn keep_weighed(self: &Arc<Self>, element: T, weight: usize) {
+    pub(crate) fn keep_weighed(self: &Arc<Self>, (element, weight): (T, usize)) {
         if weight > self.limits.light_weight {
             self.put_heavy(element, weight);
         } else {
@@ -566,13 +550,13 @@ impl<T: Send + 'static> FlushOnExit for Shared<T> {
         let (items, weights, unused) = unsafe {
             shard.with_list(|list| {
                 let unused = list.unused_units();
-                let (items, weights) = list.take_oldest(list.items.len());
-                let items: Vec<T> = items.collect();
-                list.lease = 0;
+                let weights = list.idle_weights();
+                // The buffer goes with its elements, as it is (no copy).
+                let items = std::mem::take(&mut list.items);
+                (list.lease, list.low_water) = (0, 0);
                 // Unregistered (`LocalList::is_registered`): a later thread that reuses the
                 // slot registers before it caches anything here.
                 list.hold_limit = 0;
-                list.items = Vec::new();
                 (items, weights, unused)
             })
         };
