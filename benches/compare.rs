@@ -39,7 +39,7 @@ mod subjects;
 #[path = "compare/workloads.rs"]
 mod workloads;
 
-use element::{Box64, Element, Vec4k};
+use element::{Arr16k, Arr1400, Box64, BoxArr16k, BoxArr1400, Element, Vec4k};
 use pipeline::{Pipeline, Shape};
 use subjects::*;
 use workloads::*;
@@ -202,6 +202,33 @@ fn for_each_subject<E: Element, W: Workload>(
     bench::<E, CpWeighedBoxed<E>, W>(workload, group);
 }
 
+/// The subjects of the large-element groups: the floor, regex-automata's pool (whose owner
+/// thread's value never moves), and `cachepool` by guard and by value.
+fn for_each_large_subject<E: Element, W: Workload>(
+    workload: &W,
+    group: &mut BenchmarkGroup<'_, WallTime>,
+) {
+    bench::<E, Floor, W>(workload, group);
+    bench::<E, RegexPool<E>, W>(workload, group);
+    bench::<E, CpBorrow<E>, W>(workload, group);
+    bench::<E, CpRaw<E>, W>(workload, group);
+}
+
+/// One criterion group of a large element: a workload over [`for_each_large_subject`].
+fn large_group<E: Element, W: Workload>(c: &mut Criterion, workload: W) {
+    let mut group = open_group::<E, W>(c, &workload);
+    for_each_large_subject::<E, W>(&workload, &mut group);
+    group.finish();
+}
+
+/// The large elements, by value and boxed, under one workload.
+fn large_groups<W: Workload + Copy>(c: &mut Criterion, workload: W) {
+    large_group::<Arr1400, _>(c, workload);
+    large_group::<BoxArr1400, _>(c, workload);
+    large_group::<Arr16k, _>(c, workload);
+    large_group::<BoxArr16k, _>(c, workload);
+}
+
 /// Opens the criterion group of `workload` with element `E`, and remembers its name for
 /// [`record`].
 fn open_group<'c, E: Element, W: Workload>(
@@ -265,6 +292,11 @@ fn main() {
     for threads in names::MT_HIT_THREADS {
         group::<Vec4k, _>(&mut c, MtHit { threads });
         group::<Box64, _>(&mut c, MtHit { threads });
+    }
+    large_groups(&mut c, StHit);
+    large_groups(&mut c, StBurst);
+    for threads in names::MT_HIT_THREADS {
+        large_groups(&mut c, MtHit { threads });
     }
     group::<Vec4k, _>(&mut c, CrossThread);
     rayon_group::<Vec4k>(&mut c);

@@ -215,7 +215,8 @@ impl<T: Send + 'static, R: Reset<T>> Builder<T, R> {
     /// Makes `reset` the pool's [`Reset`]: its `reset` runs on every element given back,
     /// inlined where the element is given back, and the pool's type names it
     /// (`CachePool<T, R2>`). The faster choice for a hot path: a [`Reset`] type such as
-    /// [`Clear`](crate::Clear), or a closure with its parameter's type written out. See
+    /// [`Clear`](crate::Clear), or a closure with its parameter's type written out (or given
+    /// to [`reset_fn`](Self::reset_fn), which infers it). See
     /// [`Reset`] for how to name such a pool, and how it compares with
     /// [`reset`](Self::reset), which still runs after it.
     ///
@@ -252,6 +253,29 @@ impl<T: Send + 'static, R: Reset<T>> Builder<T, R> {
             idle_timeout: self.idle_timeout,
             reset_with: reset,
         }
+    }
+
+    /// [`reset_with`](Self::reset_with) for a closure, whose parameter's type is then inferred:
+    /// `reset_fn(|buf| ...)` where `reset_with` needs `|buf: &mut Vec<u8>| ...` (a closure
+    /// passed as a generic `Reset` has no signature to be inferred from). The closure is the
+    /// pool's [`Reset`], inlined where elements are given back; the pool's type names it, so
+    /// a pool kept in a field or a `static` takes a function pointer (see [`Reset`]).
+    ///
+    /// ```
+    /// let pool = cachepool::CachePool::builder(|| Vec::<u8>::with_capacity(64))
+    ///     .reset_fn(|buf| {
+    ///         buf.clear();
+    ///         buf.capacity() <= 1024
+    ///     })
+    ///     .build();
+    /// pool.checkout().extend_from_slice(b"request");
+    /// assert!(pool.checkout().is_empty());
+    /// ```
+    pub fn reset_fn<F>(self, reset: F) -> Builder<T, F>
+    where
+        F: Fn(&mut T) -> bool + Clone + 'static,
+    {
+        self.reset_with(reset)
     }
 
     /// Checks each idle element before it is handed out (commons-pool's test-on-borrow): an

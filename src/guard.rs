@@ -9,6 +9,7 @@ use std::ptr;
 
 use crate::pool::CachePool;
 use crate::reset::{NoReset, Reset};
+use crate::stored::Stored;
 use crate::unwind;
 
 /// Implements the behaviour both guards share; they differ only in how they hold the pool.
@@ -35,7 +36,12 @@ macro_rules! guard_impls {
                 let mut this = ManuallyDrop::new(this);
                 // SAFETY: the guard's invariant says both fields are initialised; `this` is
                 // never used again and its `Drop` never runs, so each is moved out once.
-                unsafe { (ptr::read(&this.pool), ManuallyDrop::take(&mut this.element)) }
+                unsafe {
+                    (
+                        ptr::read(&this.pool),
+                        ManuallyDrop::take(&mut this.element).into_inner(),
+                    )
+                }
             }
 
             /// The pool the element came from.
@@ -49,14 +55,14 @@ macro_rules! guard_impls {
 
             #[inline]
             fn deref(&self) -> &T {
-                &self.element
+                self.element.get()
             }
         }
 
         impl<$($lt,)? T: Send + 'static, R: Reset<T>> DerefMut for $guard<$($lt,)? T, R> {
             #[inline]
             fn deref_mut(&mut self) -> &mut T {
-                &mut self.element
+                self.element.get_mut()
             }
         }
 
@@ -104,13 +110,20 @@ macro_rules! guard_impls {
 pub struct Checkout<'a, T: Send + 'static, R: Reset<T> = NoReset> {
     pool: &'a CachePool<T, R>,
     /// Initialised for the guard's whole life: taken out only by `drop`, or by
-    /// `discard`/`detach`, which consume the guard without running `drop`.
-    element: ManuallyDrop<T>,
+    /// `discard`/`detach`, which consume the guard without running `drop`. Held as the
+    /// pool's lists hold it, so that a large element goes between them by its pointer.
+    element: ManuallyDrop<Stored<T>>,
 }
 
 impl<'a, T: Send + 'static, R: Reset<T>> Checkout<'a, T, R> {
     #[inline]
     pub(crate) fn new(pool: &'a CachePool<T, R>, element: T) -> Self {
+        Self::from_stored(pool, Stored::new(element))
+    }
+
+    /// A guard for an element as a list held it.
+    #[inline(always)]
+    pub(crate) fn from_stored(pool: &'a CachePool<T, R>, element: Stored<T>) -> Self {
         Checkout {
             pool,
             element: ManuallyDrop::new(element),
@@ -138,13 +151,15 @@ guard_impls!(Checkout<'a>);
 pub struct OwnedCheckout<T: Send + 'static, R: Reset<T> = NoReset> {
     pool: CachePool<T, R>,
     /// Initialised for the guard's whole life: taken out only by `drop`, or by
-    /// `discard`/`detach`, which consume the guard without running `drop`.
-    element: ManuallyDrop<T>,
+    /// `discard`/`detach`, which consume the guard without running `drop`. Held as the
+    /// pool's lists hold it, so that a large element goes between them by its pointer.
+    element: ManuallyDrop<Stored<T>>,
 }
 
 impl<T: Send + 'static, R: Reset<T>> OwnedCheckout<T, R> {
-    #[inline]
-    pub(crate) fn new(pool: CachePool<T, R>, element: T) -> Self {
+    /// A guard for an element as a list held it.
+    #[inline(always)]
+    pub(crate) fn from_stored(pool: CachePool<T, R>, element: Stored<T>) -> Self {
         OwnedCheckout {
             pool,
             element: ManuallyDrop::new(element),
@@ -218,7 +233,7 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
     /// `slot` holds an initialised element that nothing else uses; the caller treats it as
     /// moved out afterwards.
     #[inline(always)]
-    pub(crate) unsafe fn give_back_guarded(&self, slot: &mut ManuallyDrop<T>) {
+    pub(crate) unsafe fn give_back_guarded(&self, slot: &mut ManuallyDrop<Stored<T>>) {
         let shared = &*self.shared;
         let rest = 'hot: {
             if std::thread::panicking() {
@@ -271,7 +286,7 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
     ///
     /// As for `give_back_guarded`; `rest` says how far it got.
     #[inline(never)]
-    unsafe fn give_back_rest(&self, slot: &mut ManuallyDrop<T>, rest: GuardRest) {
+    unsafe fn give_back_rest(&self, slot: &mut ManuallyDrop<Stored<T>>, rest: GuardRest) {
         let shared = &self.shared;
         let refused = match rest {
             GuardRest::Hooked => {
@@ -300,7 +315,7 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
         };
         // SAFETY: the element is still in `slot` (the caller's contract, and neither pushed
         // nor closed above), taken out once here.
-        let element = unsafe { ManuallyDrop::take(slot) };
+        let element = unsafe { ManuallyDrop::take(slot) }.into_inner();
         unwind::containing(|| {
             if refused {
                 // Refused by a hook, or caught in the middle of an update by a panic: never

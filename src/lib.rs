@@ -28,6 +28,8 @@ mod shared;
 mod shelf;
 mod slow_path;
 mod stats;
+mod stored;
+mod stored_vec;
 mod sync;
 mod thread_exit;
 mod unwind;

@@ -6,6 +6,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 use crate::error::{BoxError, CachePoolGeneratorError};
 use crate::shared::Shared;
+use crate::stored::Stored;
 use crate::sync::Ordering::Relaxed;
 use crate::user_code::Eviction;
 
@@ -19,7 +20,7 @@ impl<T: Send + 'static> Shared<T> {
     pub(crate) fn prefill(
         &self,
         count: usize,
-        weigh: &dyn Fn(*mut T) -> usize,
+        weigh: &dyn Fn(*mut Stored<T>) -> usize,
     ) -> Result<usize, CachePoolGeneratorError> {
         let units = self.budget.lease(count);
         let (mut created, mut light) = (0, 0);
@@ -27,7 +28,7 @@ impl<T: Send + 'static> Shared<T> {
         let mut failure = None;
         while created < units {
             let mut element = match catch_unwind(AssertUnwindSafe(|| (self.hooks.generator)())) {
-                Ok(Ok(element)) => ManuallyDrop::new(element),
+                Ok(Ok(element)) => ManuallyDrop::new(Stored::new(element)),
                 Ok(Err(e)) => {
                     failure = Some(Failure::Error(e));
                     break;
@@ -52,7 +53,7 @@ impl<T: Send + 'static> Shared<T> {
                     }
                 },
             };
-            let element = ManuallyDrop::into_inner(element);
+            let element = ManuallyDrop::into_inner(element).into_inner();
             match weight {
                 Some(weight) if weight > self.limits.light_weight => {
                     // A heavy element goes on the shelf, with a lease of its own, and the

@@ -3,10 +3,11 @@
 
 use crate::barrier;
 use crate::stats::ShardStats;
+use crate::stored::Stored;
+use crate::stored_vec::StoredVec;
 use crate::sync::{
     AtomicBool, AtomicU32, AtomicUsize, Mutex, MutexGuard, Ordering, UnsafeCell, spin_wait,
 };
-use crate::word_move;
 
 /// The idle elements one thread has cached for one pool, and the budget it has leased.
 ///
@@ -18,7 +19,7 @@ use crate::word_move;
 #[repr(C)]
 pub(crate) struct LocalList<T> {
     /// Idle elements, warmest last: `pop` hands out the element returned most recently.
-    pub(crate) items: Vec<T>,
+    pub(crate) items: StoredVec<T>,
     /// The fewest elements the list has held since the last `trim()` visited it:
     /// `items[..low_water]` have not been checked out since, and are what the next `trim()`
     /// closes.
@@ -56,7 +57,7 @@ impl<T> LocalList<T> {
     /// An empty list with no lease, not yet registered for thread exit.
     fn new() -> Self {
         LocalList {
-            items: Vec::new(),
+            items: StoredVec::new(),
             lease: 0,
             hold_limit: 0,
             low_water: 0,
@@ -115,7 +116,7 @@ impl<T> LocalList<T> {
         if let (Some(weights), Some(weight)) = (&mut self.weights, weight) {
             weights[self.items.len()] = weight;
         }
-        self.items.push(element);
+        self.items.push(Stored::new(element));
     }
 
     /// Appends elements that came with their units (a batch from the global shard, or taken
@@ -133,14 +134,16 @@ impl<T> LocalList<T> {
             let len = self.items.len();
             list_weights[len..len + weights.len()].copy_from_slice(weights);
         }
-        self.items.extend(elements);
+        for element in elements {
+            self.items.push(Stored::new(element));
+        }
         debug_assert!(self.items.len() <= self.lease);
     }
 
     /// Takes the warmest element out, with its weight (0 in a pool without a weigher),
     /// lowering the low-water mark as the hot path does.
     pub(crate) fn pop(&mut self) -> Option<(T, usize)> {
-        let element = self.items.pop()?;
+        let element = self.items.pop()?.into_inner();
         let len = self.items.len();
         self.low_water = self.low_water.min(len);
         Some((element, self.weight_at(len)))
@@ -161,7 +164,7 @@ impl<T> LocalList<T> {
 
     /// Takes the `count` oldest elements out, with their weights (none in a pool without a
     /// weigher), and their units off the lease: for the caller to move or close.
-    pub(crate) fn take_oldest(&mut self, count: usize) -> (std::vec::Drain<'_, T>, Vec<usize>) {
+    pub(crate) fn take_oldest(&mut self, count: usize) -> (Vec<T>, Vec<usize>) {
         let weights = match &mut self.weights {
             Some(weights) => {
                 let taken = weights[..count].to_vec();
@@ -172,7 +175,7 @@ impl<T> LocalList<T> {
         };
         self.lease -= count;
         self.low_water = self.low_water.saturating_sub(count);
-        (self.items.drain(..count), weights)
+        (self.items.take_front(count), weights)
     }
 
     /// Whether the list keeps its elements for its own thread: it is no giver's (see
@@ -414,7 +417,7 @@ impl<T> LocalShard<T> {
     ///
     /// The caller is this shard's owning thread (see the type's invariant).
     #[inline]
-    pub(crate) unsafe fn pop(&self) -> Option<T> {
+    pub(crate) unsafe fn pop(&self) -> Option<Stored<T>> {
         let len = self.enter_blind();
         // Since the owner last synchronised with a reclaimer, one has been at the list (the
         // slow path synchronises, and `len` may be stale), or the list is empty.
@@ -429,7 +432,7 @@ impl<T> LocalShard<T> {
             let list = unsafe { &mut *list };
             // SAFETY: `items[len - 1]` is initialised (the invariant of `state`); the section
             // leaves with the list one shorter, so the element read out is the caller's alone.
-            let element = unsafe { word_move::read(list.items.as_ptr().add(len - 1)) };
+            let element = unsafe { list.items.read(len - 1) };
             // A branch, not `min`: in steady use the list refills to the same length, so the
             // mark stays put and the line is not written again.
             if len - 1 < list.low_water {
@@ -449,7 +452,7 @@ impl<T> LocalShard<T> {
     ///
     /// As for [`pop`](Self::pop).
     #[inline]
-    pub(crate) unsafe fn pop_weighed(&self) -> Option<T> {
+    pub(crate) unsafe fn pop_weighed(&self) -> Option<Stored<T>> {
         let len = self.enter_blind();
         if self.reclaimed.load(Ordering::Relaxed) || len == 0 {
             self.leave(len);
@@ -461,7 +464,7 @@ impl<T> LocalShard<T> {
             let list = unsafe { &mut *list };
             // SAFETY: as in `pop`, `items[len - 1]` is initialised, and the section leaves
             // with the list one shorter.
-            let element = unsafe { word_move::read(list.items.as_ptr().add(len - 1)) };
+            let element = unsafe { list.items.read(len - 1) };
             if len - 1 < list.low_water {
                 list.low_water = len - 1;
             }
@@ -491,7 +494,7 @@ impl<T> LocalShard<T> {
     /// to an initialised element that nothing else uses. If this returns `true`, the element
     /// is the list's: the caller treats `*src` as moved out.
     #[inline(always)]
-    pub(crate) unsafe fn push_from(&self, src: *const T) -> bool {
+    pub(crate) unsafe fn push_from(&self, src: *const Stored<T>) -> bool {
         let len = self.enter_blind();
         // Relaxed: the owner's own value, or a reclaimer's 0, ordered by the barrier's
         // halves. With 0, a reclaimer may be at the list and `len` may be stale: the
@@ -509,7 +512,7 @@ impl<T> LocalShard<T> {
                 // SAFETY: `len < push_limit <= capacity` (the invariants of both), so there is
                 // room at index `len`, spare capacity until the section leaves with the list
                 // one longer; `src` is valid and, being the caller's, not inside the list.
-                unsafe { word_move::copy(src, list.items.as_mut_ptr().add(len)) };
+                unsafe { list.items.write(len, src) };
             });
         }
         self.leave(len + usize::from(pushed));
@@ -524,7 +527,7 @@ impl<T> LocalShard<T> {
     ///
     /// As for [`push_from`](Self::push_from).
     #[inline(always)]
-    pub(crate) unsafe fn push_weighed_from(&self, src: *const T, weight: usize) -> bool {
+    pub(crate) unsafe fn push_weighed_from(&self, src: *const Stored<T>, weight: usize) -> bool {
         let len = self.enter_blind();
         // Relaxed: as for `push_limit` in `push_from`.
         let limit = self.weighed_limit.load(Ordering::Relaxed) as usize;
@@ -544,7 +547,7 @@ impl<T> LocalShard<T> {
                 // SAFETY: `len < weighed_limit <= capacity`, so there is room at index `len`,
                 // spare capacity until the section leaves with the list one longer; `src` is
                 // valid and, being the caller's, not inside the list.
-                unsafe { word_move::copy(src, list.items.as_mut_ptr().add(len)) };
+                unsafe { list.items.write(len, src) };
             });
         }
         self.leave(len + usize::from(pushed));
@@ -605,8 +608,10 @@ impl<T> LocalShard<T> {
         self.state.store(0, Ordering::Relaxed);
         // SAFETY: `&mut self` is exclusive, so no other reference into the list exists, and
         // the closure runs no user code.
-        self.list
-            .with_mut(|list| std::mem::take(unsafe { &mut (*list).items }))
+        let items = self
+            .list
+            .with_mut(|list| std::mem::take(unsafe { &mut (*list).items }));
+        items.into_elements()
     }
 }
 
@@ -702,12 +707,12 @@ mod tests {
     use std::mem::ManuallyDrop;
     use std::panic::{AssertUnwindSafe, catch_unwind};
 
-    use super::{LocalList, LocalShard};
+    use super::{LocalList, LocalShard, Stored, StoredVec};
 
     /// Pushes `value` through the hot path; returns whether the list took it (if not, the
     /// value is dropped here).
     fn push(shard: &LocalShard<String>, value: &str) -> bool {
-        let mut value = ManuallyDrop::new(String::from(value));
+        let mut value = ManuallyDrop::new(Stored::new(String::from(value)));
         // SAFETY: this thread made the shard and is its only user; `value` is a live local
         // that nothing else uses.
         let kept = unsafe { shard.push_from(&*value) };
@@ -733,13 +738,14 @@ mod tests {
         assert!(!push(&shard, "no lease yet"));
 
         on_list(&shard, |list| {
-            (list.lease, list.items, list.hold_limit) = (4, Vec::with_capacity(2), 8)
+            (list.lease, list.hold_limit) = (4, 8);
+            list.items.reserve_exact(2);
         });
         assert!(push(&shard, "kept") && push(&shard, "kept"));
         let refused = push(&shard, "over the capacity");
         assert!(!refused, "the buffer bounds the hot path");
 
-        on_list(&shard, |list| list.items.reserve(16));
+        on_list(&shard, |list| list.items.reserve_exact(16));
         assert!(push(&shard, "kept") && push(&shard, "kept"));
         assert!(!push(&shard, "over the lease"), "the lease bounds it too");
 
@@ -776,10 +782,12 @@ mod tests {
                 assert!(list.items.capacity() <= thread_capacity);
             }
             assert_eq!(list.items.capacity(), thread_capacity);
-            list.items.clear();
+            list.items.take_front(list.items.len());
             let batch = thread_capacity.div_ceil(2);
             list.reserve_within(batch, thread_capacity, false);
-            list.items.extend(0..batch as u64);
+            for n in 0..batch as u64 {
+                list.items.push(Stored::new(n));
+            }
             assert_eq!(list.items.capacity(), thread_capacity, "the buffer is kept");
 
             let mut fresh = LocalList::<u64>::new();
@@ -814,7 +822,7 @@ mod tests {
             offset_of!(Shard, state) + 8,
             offset_of!(Shard, reclaimed) + 1,
             offset_of!(Shard, push_limit) + 8,
-            list + offset_of!(List, items) + std::mem::size_of::<Vec<u8>>(),
+            list + offset_of!(List, items) + std::mem::size_of::<StoredVec<Vec<u8>>>(),
             list + offset_of!(List, low_water) + 8,
         ];
         assert!(hot_end.iter().all(|&end| end <= 64), "{hot_end:?}");
@@ -840,7 +848,7 @@ mod loom_tests {
 
     use loom::sync::Arc;
 
-    use super::{LocalList, LocalShard, Reclaim};
+    use super::{LocalList, LocalShard, Reclaim, Stored};
 
     /// A reclaimer that takes every idle element and unused unit of `shard`, and returns them.
     fn spawn_taking_reclaimer(
@@ -851,7 +859,8 @@ mod loom_tests {
             let (mut taken, mut units) = (Vec::new(), 0);
             Reclaim::begin(std::iter::once(&*shard)).for_each(|list| {
                 units += list.lease;
-                taken.append(&mut list.items);
+                let len = list.items.len();
+                taken.extend(list.items.take_front(len));
                 list.lease = 0;
             });
             (taken, units)
@@ -867,7 +876,13 @@ mod loom_tests {
     ) {
         let (taken, units) = reclaimer.join().unwrap();
         // SAFETY: the reclaimer has been joined; this thread owns the shard.
-        let (listed, lease) = unsafe { shard.with_list(|list| (list.items.clone(), list.lease)) };
+        let (listed, lease) = unsafe {
+            shard.with_list(|list| {
+                let len = list.items.len();
+                let listed = list.items.take_front(len);
+                (listed, list.lease)
+            })
+        };
         assert_eq!(
             taken.len() + listed.len() + away,
             1,
@@ -889,14 +904,14 @@ mod loom_tests {
             unsafe {
                 shard.with_list(|list| {
                     list.lease = 2;
-                    list.items.reserve(2);
-                    list.items.push(7);
+                    list.items.reserve_exact(2);
+                    list.items.push(Stored::new(7));
                 })
             };
             let reclaimer = spawn_taking_reclaimer(&shard);
             // SAFETY: this thread owns the shard; the closures run no user code.
             let popped = unsafe {
-                shard.pop().or_else(|| {
+                shard.pop().map(Stored::into_inner).or_else(|| {
                     shard
                         .with_list(|list| list.pop())
                         .map(|(element, _)| element)
@@ -904,14 +919,14 @@ mod loom_tests {
             };
             let mut back = 0;
             if let Some(element) = popped {
-                let element = ManuallyDrop::new(element);
+                let element = ManuallyDrop::new(Stored::new(element));
                 // SAFETY: as above; `element` is this thread's own, and moved out if kept.
                 let kept = unsafe { shard.push_from(&*element) }
                     || unsafe {
                         shard.with_list(|list| {
                             let room = list.items.len() < list.lease;
                             if room {
-                                list.items.push(*element);
+                                list.items.push(Stored::new(*element.get()));
                             }
                             room
                         })
@@ -929,14 +944,14 @@ mod loom_tests {
     /// element and the units each end up in one place. `push` returns whether it kept it.
     fn hot_push_against_a_reclaim(
         setup: impl Fn(&mut LocalList<u32>),
-        push: impl Fn(&LocalShard<u32>, &u32) -> bool,
+        push: impl Fn(&LocalShard<u32>, &Stored<u32>) -> bool,
     ) {
         let shard = Arc::new(LocalShard::<u32>::new());
         let reclaimer = spawn_taking_reclaimer(&shard);
         // SAFETY: the model's main thread is the shard's owner throughout; `setup` runs no
         // user code.
         unsafe { shard.with_list(setup) };
-        let element = ManuallyDrop::new(7);
+        let element = ManuallyDrop::new(Stored::new(7));
         let kept = push(&shard, &element);
         assert_one_place(&shard, reclaimer, usize::from(!kept));
     }
@@ -948,7 +963,7 @@ mod loom_tests {
             hot_push_against_a_reclaim(
                 |list| {
                     list.lease += 2;
-                    list.items.reserve(2);
+                    list.items.reserve_exact(2);
                 },
                 // SAFETY: the caller owns the shard; the element is the caller's, moved out
                 // if kept.

@@ -10,6 +10,7 @@ use crate::guard::{Checkout, OwnedCheckout};
 use crate::reset::{NoReset, Reset};
 use crate::shared::Shared;
 use crate::stats::Stats;
+use crate::stored::Stored;
 
 /// A pool of reusable elements: a cheap, cloneable handle to state shared by all its clones.
 ///
@@ -180,7 +181,7 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
     #[must_use = "an element taken and never given back is lost to the pool"]
     pub fn get(&self) -> T {
         match self.take_local() {
-            Some(element) => element,
+            Some(element) => element.into_inner(),
             None => match self.get_off_hot_path() {
                 Ok(element) => element,
                 Err(e) => generator_failed(e),
@@ -202,7 +203,7 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
     #[must_use = "an element taken and never given back is lost to the pool"]
     pub fn try_get(&self) -> Result<T, CachePoolGeneratorError> {
         match self.take_local() {
-            Some(element) => Ok(element),
+            Some(element) => Ok(element.into_inner()),
             None => self.get_off_hot_path(),
         }
     }
@@ -210,7 +211,7 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
     /// The hot path of every checkout: the warmest element of the calling thread's list, if
     /// the list is current and the pool has no validator and no weigher.
     #[inline(always)]
-    fn take_local(&self) -> Option<T> {
+    fn take_local(&self) -> Option<Stored<T>> {
         let shared = &self.shared;
         // The thread lookup first, on every path: it begins with a call into `thread_local`'s
         // thread-id accessor, which the compiler can then merge with the lookup of a `put`
@@ -241,6 +242,17 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
     /// every pool a copy of the element, and this one call is all a validated pool pays.
     #[inline(never)]
     fn get_off_hot_path(&self) -> Result<T, CachePoolGeneratorError> {
+        match self.pop_validated() {
+            Some(element) => Ok(element.into_inner()),
+            None => self.shared.get_slow(),
+        }
+    }
+
+    /// The first half of [`get_off_hot_path`](Self::get_off_hot_path): in a pool with a
+    /// validator or a weigher, the thread's warmest element, if there is one and the
+    /// validator accepts it; `None` elsewhere.
+    #[inline]
+    fn pop_validated(&self) -> Option<Stored<T>> {
         let shared = &self.shared;
         if shared.hooks.checkout_hooked
             && let Some(shard) = shared.locals.get()
@@ -250,14 +262,14 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
         {
             let valid = match shared.hooks.validate {
                 None => Some(element),
-                Some(_) => shared.validate(element),
+                Some(_) => shared.validate(element, Stored::get, Stored::into_inner),
             };
             if let Some(element) = valid {
                 shard.stats.get.bump();
-                return Ok(element);
+                return Some(element);
             }
         }
-        shared.get_slow()
+        None
     }
 
     /// Takes an element for a request that needs it to weigh at least `weight`, in a pool with
@@ -342,7 +354,7 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
     /// ```
     #[inline(always)]
     pub fn put(&self, element: T) {
-        let mut element = ManuallyDrop::new(element);
+        let mut element = ManuallyDrop::new(Stored::new(element));
         // SAFETY: `element` is initialised and only this function uses it. Once it is refused
         // or kept it is never touched again, and `ManuallyDrop` keeps it from being dropped.
         unsafe {
@@ -361,7 +373,7 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
     /// `slot` holds an initialised element that nothing else uses; the caller treats it as
     /// moved out afterwards.
     #[inline(always)]
-    unsafe fn keep_from(&self, slot: &mut ManuallyDrop<T>) {
+    unsafe fn keep_from(&self, slot: &mut ManuallyDrop<Stored<T>>) {
         if R::WEIGHS {
             // SAFETY: the caller's contract is `keep_weighed_from`'s.
             return unsafe { self.keep_weighed_from(slot, |kept| self.shared.keep_weighed(kept)) };
@@ -369,7 +381,8 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
         // SAFETY: the caller's contract is `push_local`'s.
         if !unsafe { self.push_local(slot) } {
             // SAFETY: `slot` holds the element (the caller) and was not moved into the list.
-            self.shared.put_slow(unsafe { ManuallyDrop::take(slot) });
+            self.shared
+                .put_slow(unsafe { ManuallyDrop::take(slot) }.into_inner());
         }
     }
 
@@ -385,7 +398,7 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
     #[inline(always)]
     pub(crate) unsafe fn keep_weighed_from(
         &self,
-        slot: &mut ManuallyDrop<T>,
+        slot: &mut ManuallyDrop<Stored<T>>,
         rest: impl FnOnce((T, usize)),
     ) {
         let shared = &*self.shared;
@@ -401,7 +414,7 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
             return;
         }
         // SAFETY: the element is still in `slot` (not pushed), taken out once here.
-        rest((unsafe { ManuallyDrop::take(slot) }, weight));
+        rest((unsafe { ManuallyDrop::take(slot) }.into_inner(), weight));
     }
 
     /// Moves the element in `slot` into the calling thread's list and counts the `put`, if
@@ -414,7 +427,7 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
     /// `slot` holds an initialised element that nothing else uses; if this returns `true`,
     /// the caller treats it as moved out.
     #[inline(always)]
-    pub(crate) unsafe fn push_local(&self, slot: &ManuallyDrop<T>) -> bool {
+    pub(crate) unsafe fn push_local(&self, slot: &ManuallyDrop<Stored<T>>) -> bool {
         let shared = &*self.shared;
         if let Some(shard) = shared.locals.get()
             // SAFETY: `ThreadLocal::get` returned the current thread's slot, so this thread
@@ -448,6 +461,11 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
     /// The element is ready for use: the pool's reset hooks ran on it when it was given back
     /// (a new one is as the generator made it), so the job need not reset it again.
     ///
+    /// An element of more than 256 bytes is not moved: the pool keeps it in a block of its own
+    /// and the guard points there, so a checkout costs what it costs for a small element. The
+    /// guard still has the element's size, so moving the guard (into a `Vec`, say) copies
+    /// that much; pool `Box<T>` where guards move (`docs/design.md`, "Large elements").
+    ///
     /// # Panics
     ///
     /// If the pool's generator is fallible and fails; use
@@ -464,12 +482,49 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
     #[inline(always)]
     #[track_caller]
     pub fn checkout(&self) -> Checkout<'_, T, R> {
+        if Stored::<T>::BOXED {
+            return match self.try_take_stored() {
+                Ok(element) => Checkout::from_stored(self, element),
+                Err(e) => generator_failed(e),
+            };
+        }
         // Two exits rather than `Checkout::new(self, self.get())`: the element popped on the
         // hot path then goes straight into the guard, without a stop in a temporary.
         match self.take_local() {
-            Some(element) => Checkout::new(self, element),
+            Some(element) => Checkout::from_stored(self, element),
             None => self.checkout_slow(),
         }
+    }
+
+    /// An element for a guard, as the guard holds it. For an element type kept in blocks
+    /// (`Stored::BOXED`), the block is handed over as it is: the hot and the slow path each
+    /// give its pointer, which meets in a register, and the guard is made once, where the
+    /// caller keeps it (a value of `T`'s size made on two paths is copied whole where they
+    /// meet). Other elements are taken as `try_get` takes them.
+    #[inline(always)]
+    fn try_take_stored(&self) -> Result<Stored<T>, CachePoolGeneratorError> {
+        if !Stored::<T>::BOXED {
+            return self.try_get().map(Stored::new);
+        }
+        let raw = match self.take_local() {
+            Some(element) => element.into_raw(),
+            None => self.take_raw_slow()?,
+        };
+        // SAFETY: `T` is boxed, and `raw` came from `into_raw`, used once here.
+        Ok(unsafe { Stored::from_raw(raw) })
+    }
+
+    /// `try_take_stored` off the hot path, for an element type kept in blocks: the block's
+    /// pointer.
+    #[cold]
+    #[inline(never)]
+    fn take_raw_slow(&self) -> Result<*mut T, CachePoolGeneratorError> {
+        if let Some(element) = self.pop_validated() {
+            return Ok(element.into_raw());
+        }
+        self.shared
+            .get_slow()
+            .map(|element| Stored::new(element).into_raw())
     }
 
     /// `checkout` off the hot path: the thread's list has nothing to give, or the pool has a
@@ -478,7 +533,10 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
     #[inline(never)]
     #[track_caller]
     fn checkout_slow(&self) -> Checkout<'_, T, R> {
-        match self.get_off_hot_path() {
+        if let Some(element) = self.pop_validated() {
+            return Checkout::from_stored(self, element);
+        }
+        match self.shared.get_slow() {
             Ok(element) => Checkout::new(self, element),
             Err(e) => generator_failed(e),
         }
@@ -492,7 +550,7 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
     /// ```
     #[inline]
     pub fn try_checkout(&self) -> Result<Checkout<'_, T, R>, CachePoolGeneratorError> {
-        Ok(Checkout::new(self, self.try_get()?))
+        Ok(Checkout::from_stored(self, self.try_take_stored()?))
     }
 
     /// Checks out an element behind a guard that holds its own handle to the pool (`'static`,
@@ -531,7 +589,10 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
     #[inline]
     #[track_caller]
     pub fn checkout_owned(&self) -> OwnedCheckout<T, R> {
-        OwnedCheckout::new(self.clone(), self.get())
+        match self.try_take_stored() {
+            Ok(element) => OwnedCheckout::from_stored(self.clone(), element),
+            Err(e) => generator_failed(e),
+        }
     }
 
     /// Checks out an element behind an owned guard; fails if the generator does.
@@ -545,7 +606,10 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
     /// ```
     #[inline]
     pub fn try_checkout_owned(&self) -> Result<OwnedCheckout<T, R>, CachePoolGeneratorError> {
-        Ok(OwnedCheckout::new(self.clone(), self.try_get()?))
+        Ok(OwnedCheckout::from_stored(
+            self.clone(),
+            self.try_take_stored()?,
+        ))
     }
 
     /// Creates up to `count` elements ahead of the first request, as far as the budget allows
@@ -564,7 +628,7 @@ impl<T: Send + 'static, R: Reset<T>> CachePool<T, R> {
     pub fn prefill(&self, count: usize) -> Result<usize, CachePoolGeneratorError> {
         // SAFETY: `prefill` calls this on a new element that nothing else uses, and treats it
         // as closed if this unwinds.
-        let weigh = |slot: *mut T| unsafe {
+        let weigh = |slot: *mut Stored<T>| unsafe {
             if R::WEIGHS {
                 self.shared
                     .run_reset(slot, |element| self.reset.weigh(element))

@@ -18,7 +18,8 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, VecDequ
 /// - [`NoReset`], the default, which keeps elements as they come back, or [`Clear`], which
 ///   empties the standard collections and `String`;
 /// - a closure or function `Fn(&mut T) -> bool`, with its parameter's type written out
-///   (`|buf: &mut Vec<u8>| ...`); what it captures is part of every handle to the pool, and
+///   (`|buf: &mut Vec<u8>| ...`), or given to [`Builder::reset_fn`](crate::Builder::reset_fn),
+///   which infers it; what it captures is part of every handle to the pool, and
 ///   cloned with it, so it must be `Clone` (share anything else through an `Arc`);
 /// - a type of your own.
 ///

@@ -17,6 +17,7 @@ use crate::global::{Batch, Elements};
 use crate::local::{LocalList, LocalShard};
 use crate::shared::{Limits, Shared};
 use crate::shelf::Shelved;
+use crate::stored::Stored;
 use crate::sync::Ordering::Relaxed;
 use crate::thread_exit::{self, FlushOnExit};
 use crate::unwind;
@@ -161,7 +162,7 @@ impl<T: Send + 'static> Shared<T> {
         };
         while let Some(((element, weight), source)) = self.take_idle(shard) {
             shard.stats.weight_out.add(weight);
-            if let Some(element) = self.validate(element) {
+            if let Some(element) = self.validate(element, |e| e, |e| e) {
                 shard.stats.get.bump();
                 match source {
                     Source::ThisThread => {}
@@ -229,7 +230,7 @@ impl<T: Send + 'static> Shared<T> {
         {
             self.budget.release_heavy(weight);
             self.add(|s| &s.weight_out, weight);
-            if let Some(element) = self.validate(element) {
+            if let Some(element) = self.validate(element, |e| e, |e| e) {
                 self.count(|s| &s.get);
                 self.count(|s| &s.hits_global);
                 return Some(element);
@@ -250,7 +251,7 @@ impl<T: Send + 'static> Shared<T> {
         if self.hooks.weigher.is_none() {
             return self.keep_or_close(element, None);
         }
-        let mut element = ManuallyDrop::new(element);
+        let mut element = ManuallyDrop::new(Stored::new(element));
         // SAFETY: `element` is initialised, only this function uses it, and it is not touched
         // after the call (if the list does not take it, it comes back out).
         if let Some(kept) = unsafe { self.weigh_and_push(&mut element) } {
@@ -267,7 +268,7 @@ impl<T: Send + 'static> Shared<T> {
     /// `slot` holds an initialised element that nothing else uses; the caller treats it as
     /// moved out afterwards, also if this unwinds (a weigher's panic closes it).
     #[inline(never)]
-    pub(crate) unsafe fn give_back_weighed(self: &Arc<Self>, slot: &mut ManuallyDrop<T>) {
+    pub(crate) unsafe fn give_back_weighed(self: &Arc<Self>, slot: &mut ManuallyDrop<Stored<T>>) {
         // SAFETY: the caller's contract.
         if let Some(kept) = unsafe { self.weigh_and_push(slot) } {
             self.keep_weighed_contained(kept);
@@ -281,7 +282,7 @@ impl<T: Send + 'static> Shared<T> {
     ///
     /// As for [`give_back_weighed`](Self::give_back_weighed).
     #[inline]
-    unsafe fn weigh_and_push(&self, slot: &mut ManuallyDrop<T>) -> Option<(T, usize)> {
+    unsafe fn weigh_and_push(&self, slot: &mut ManuallyDrop<Stored<T>>) -> Option<(T, usize)> {
         // SAFETY: the caller's contract; if the weigher unwinds, the element has been closed.
         let weight = unsafe { self.weigh(&mut **slot) };
         if weight <= self.limits.light_weight
@@ -294,7 +295,7 @@ impl<T: Send + 'static> Shared<T> {
             return None;
         }
         // SAFETY: the element is still in `slot` (not pushed), taken out once here.
-        Some((unsafe { ManuallyDrop::take(slot) }, weight))
+        Some((unsafe { ManuallyDrop::take(slot) }.into_inner(), weight))
     }
 
     /// [`keep_weighed`](Self::keep_weighed) for a guard's drop: a close callback's panic is
@@ -443,7 +444,7 @@ impl<T: Send + 'static> Shared<T> {
                 // element and the next ones need.
                 if spill > 0 {
                     let (spilled, weights) = list.take_oldest(spill);
-                    self.spill(spilled, weights);
+                    self.spill(spilled.into_iter(), weights);
                 }
                 if list.unused_units() == 0 {
                     list.lease += self.budget.lease(want);
@@ -470,7 +471,7 @@ impl<T: Send + 'static> Shared<T> {
         if len >= list.hold_limit {
             // The spilled elements take their units with them.
             let (spilled, weights) = list.take_oldest(len);
-            self.spill(spilled, weights);
+            self.spill(spilled.into_iter(), weights);
         }
         if list.unused_units() == 0 {
             list.lease += self.budget.lease(self.units_at_once());
@@ -501,7 +502,7 @@ impl<T: Send + 'static> Shared<T> {
             if !batch.elements.is_empty() {
                 self.global.push(batch);
             }
-            if let Some(element) = self.validate(element) {
+            if let Some(element) = self.validate(element, |e| e, |e| e) {
                 self.count(|s| &s.get);
                 self.count(|s| &s.hits_global);
                 return Ok(element);
@@ -562,7 +563,7 @@ impl<T: Send + 'static> FlushOnExit for Shared<T> {
         };
         self.budget.release(unused);
         if !items.is_empty() {
-            self.spill(items.into_iter(), weights);
+            self.spill(items.into_elements().into_iter(), weights);
         }
     }
 }

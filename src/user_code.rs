@@ -11,6 +11,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use crate::error::{BoxError, CachePoolGeneratorError};
 use crate::reset::{NoReset, Reset};
 use crate::shared::Shared;
+use crate::stored::Stored;
 use crate::unwind;
 
 /// Creates an element.
@@ -61,7 +62,7 @@ struct CloseOnUnwind<'a, T: Send + 'static> {
     shared: &'a Shared<T>,
     /// The element the hook was given; initialised, and used by nothing else once the hook
     /// has unwound.
-    slot: *mut T,
+    slot: *mut Stored<T>,
 }
 
 impl<T: Send + 'static> Drop for CloseOnUnwind<'_, T> {
@@ -72,7 +73,8 @@ impl<T: Send + 'static> Drop for CloseOnUnwind<'_, T> {
         // (the hook had it only by reference) and the caller of `reset_or_close` treats it as
         // moved out. The thread is unwinding, so `close` contains a panicking close callback:
         // a panic escaping a drop during unwinding would abort.
-        self.shared.close(unsafe { std::ptr::read(self.slot) });
+        self.shared
+            .close(unsafe { std::ptr::read(self.slot) }.into_inner());
     }
 }
 
@@ -160,8 +162,12 @@ impl<T: Send + 'static> Shared<T> {
     /// returns `false` or unwinds, the caller treats the element as moved out (never drops,
     /// reads or returns it).
     #[inline(always)]
-    pub(crate) unsafe fn reset_or_close<R: Reset<T>>(&self, reset: &R, slot: &mut T) -> bool {
-        let slot: *mut T = slot;
+    pub(crate) unsafe fn reset_or_close<R: Reset<T>>(
+        &self,
+        reset: &R,
+        slot: &mut Stored<T>,
+    ) -> bool {
+        let slot: *mut Stored<T> = slot;
         // SAFETY: the caller's contract is `reset_keeps`'s.
         let keep = unsafe { self.reset_keeps(reset, slot) };
         if !keep {
@@ -185,7 +191,7 @@ impl<T: Send + 'static> Shared<T> {
     /// `slot` holds an initialised element that nothing else uses while this runs; if this
     /// unwinds, the caller treats the element as moved out.
     #[inline(always)]
-    pub(crate) unsafe fn reset_keeps<R: Reset<T>>(&self, reset: &R, slot: *mut T) -> bool {
+    pub(crate) unsafe fn reset_keeps<R: Reset<T>>(&self, reset: &R, slot: *mut Stored<T>) -> bool {
         if TypeId::of::<R>() == TypeId::of::<NoReset>() {
             // The boxed closure is the pool's only hook: inlined, one call per give-back.
             // SAFETY: the caller's contract is `closure_keeps`'s.
@@ -209,7 +215,7 @@ impl<T: Send + 'static> Shared<T> {
     ///
     /// As for [`reset_keeps`](Self::reset_keeps).
     #[inline]
-    pub(crate) unsafe fn weigh(&self, slot: *mut T) -> usize {
+    pub(crate) unsafe fn weigh(&self, slot: *mut Stored<T>) -> usize {
         let Some(weigher) = &self.hooks.weigher else {
             return 1;
         };
@@ -223,14 +229,18 @@ impl<T: Send + 'static> Shared<T> {
     ///
     /// As for [`reset_keeps`](Self::reset_keeps).
     #[inline(always)]
-    pub(crate) unsafe fn run_reset<A>(&self, slot: *mut T, hook: impl FnOnce(&mut T) -> A) -> A {
+    pub(crate) unsafe fn run_reset<A>(
+        &self,
+        slot: *mut Stored<T>,
+        hook: impl FnOnce(&mut T) -> A,
+    ) -> A {
         // A drop guard, not `catch_unwind`: a panic of the hook needs no catching and
         // re-raising, only the element closed on its way out. The cleanup is a landing pad
         // and one cold call; where the hook cannot unwind, the compiler drops it.
         let close_on_unwind = CloseOnUnwind { shared: self, slot };
         // SAFETY: `slot` is valid and used by nothing else (the caller); the hook's borrow
         // ends when it returns or unwinds, before `slot` is used again.
-        let keep = hook(unsafe { &mut *slot });
+        let keep = hook(unsafe { (*slot).get_mut() });
         std::mem::forget(close_on_unwind);
         keep
     }
@@ -241,7 +251,7 @@ impl<T: Send + 'static> Shared<T> {
     ///
     /// As for [`reset_keeps`](Self::reset_keeps).
     #[inline(always)]
-    unsafe fn closure_keeps(&self, slot: *mut T) -> bool {
+    unsafe fn closure_keeps(&self, slot: *mut Stored<T>) -> bool {
         match &self.hooks.reset {
             None => true,
             // SAFETY: the caller's contract.
@@ -255,7 +265,7 @@ impl<T: Send + 'static> Shared<T> {
     ///
     /// As for [`reset_keeps`](Self::reset_keeps).
     #[inline(never)]
-    unsafe fn closure_keeps_out_of_line(&self, slot: *mut T) -> bool {
+    unsafe fn closure_keeps_out_of_line(&self, slot: *mut Stored<T>) -> bool {
         // SAFETY: the caller's contract.
         unsafe { self.closure_keeps(slot) }
     }
@@ -268,28 +278,36 @@ impl<T: Send + 'static> Shared<T> {
     /// moved out afterwards.
     #[cold]
     #[inline(never)]
-    unsafe fn reset_refused(&self, slot: *mut T) {
+    unsafe fn reset_refused(&self, slot: *mut Stored<T>) {
         // SAFETY: `slot` holds the element (the caller), which the hook had only by reference.
-        self.close(unsafe { std::ptr::read(slot) });
+        self.close(unsafe { std::ptr::read(slot) }.into_inner());
     }
 
     /// Runs the validator on an idle element about to be handed out: `Some` if it may be,
     /// `None` if it was refused (and closed). A validator that panics gets its element closed
     /// before the panic propagates.
-    pub(crate) fn validate(&self, element: T) -> Option<T> {
+    ///
+    /// `element` is the element itself or as a list holds it: `view` shows it to the validator
+    /// and `take` takes it out to be closed.
+    pub(crate) fn validate<E>(
+        &self,
+        element: E,
+        view: fn(&E) -> &T,
+        take: fn(E) -> T,
+    ) -> Option<E> {
         let Some(validate) = &self.hooks.validate else {
             return Some(element);
         };
-        match catch_unwind(AssertUnwindSafe(|| validate(&element))) {
+        match catch_unwind(AssertUnwindSafe(|| validate(view(&element)))) {
             Ok(true) => Some(element),
             Ok(false) => {
-                self.evict_and_raise(vec![element], Eviction::Invalid);
+                self.evict_and_raise(vec![take(element)], Eviction::Invalid);
                 None
             }
             Err(panic) => {
                 // The validator's panic is the one that propagates; a close callback that
                 // panics on its element too is contained.
-                if self.evict(vec![element], Eviction::Invalid).is_some() {
+                if self.evict(vec![take(element)], Eviction::Invalid).is_some() {
                     self.count(|s| &s.contained_panics);
                 }
                 resume_unwind(panic)

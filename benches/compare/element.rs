@@ -1,10 +1,13 @@
 //! The pooled element types every subject is measured with.
 //!
-//! Two elements, as the issue asks: a 4 KiB `Vec<u8>` (the realistic buffer) and a small boxed
+//! Two elements in every workload: a 4 KiB `Vec<u8>` (the realistic buffer) and a small boxed
 //! array, whose round trip is short enough that the cost of the loop itself (reloading an
-//! element just stored) shows; read both.
+//! element just stored) shows; read both. And in the single-pool workloads, large elements
+//! held by value (a 1,400-byte and a 16 KiB array of words, as a search cache or a parser
+//! state is a large struct) beside the same arrays boxed, for what an element's size costs.
 
 use std::cell::RefCell;
+use std::mem::size_of;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 use crate::names;
@@ -154,4 +157,99 @@ impl Element for Box64 {
     fn with_floor_list<R>(f: impl FnOnce(&RefCell<Vec<Self>>) -> R) -> R {
         FLOOR_BOX64.with(f)
     }
+}
+
+/// A large element held by value: `$words` 8-byte words; nothing to reset.
+macro_rules! large_element {
+    ($array:ident, $boxed:ident, $words:literal, $name:expr, $boxed_name:expr, $floor:ident, $boxed_floor:ident) => {
+        #[doc = concat!("`[u64; ", stringify!($words), "]`, held by value.")]
+        pub type $array = [u64; $words];
+        #[doc = concat!("`Box<[u64; ", stringify!($words), "]>`: the same array, boxed.")]
+        pub type $boxed = Box<[u64; $words]>;
+
+        thread_local! {
+            static $floor: RefCell<Vec<$array>> = const { RefCell::new(Vec::new()) };
+            static $boxed_floor: RefCell<Vec<$boxed>> = const { RefCell::new(Vec::new()) };
+        }
+
+        impl Element for $array {
+            const NAME: &'static str = $name;
+
+            fn create() -> Self {
+                count_created();
+                [0; $words]
+            }
+
+            #[inline]
+            fn reset(&mut self) {}
+
+            #[inline]
+            fn fill(&mut self, seed: u64) -> u64 {
+                fill_words(self, seed)
+            }
+
+            #[inline]
+            fn weight(&self) -> usize {
+                size_of::<Self>()
+            }
+
+            fn with_floor_list<R>(f: impl FnOnce(&RefCell<Vec<Self>>) -> R) -> R {
+                $floor.with(f)
+            }
+        }
+
+        impl Element for $boxed {
+            const NAME: &'static str = $boxed_name;
+
+            fn create() -> Self {
+                count_created();
+                Box::new([0; $words])
+            }
+
+            #[inline]
+            fn reset(&mut self) {}
+
+            #[inline]
+            fn fill(&mut self, seed: u64) -> u64 {
+                fill_words(&mut **self, seed)
+            }
+
+            #[inline]
+            fn weight(&self) -> usize {
+                size_of::<$array>()
+            }
+
+            fn with_floor_list<R>(f: impl FnOnce(&RefCell<Vec<Self>>) -> R) -> R {
+                $boxed_floor.with(f)
+            }
+        }
+    };
+}
+
+large_element!(
+    Arr1400,
+    BoxArr1400,
+    175,
+    names::ARR1400,
+    names::BOX_ARR1400,
+    FLOOR_ARR1400,
+    FLOOR_BOX_ARR1400
+);
+large_element!(
+    Arr16k,
+    BoxArr16k,
+    2048,
+    names::ARR16K,
+    names::BOX_ARR16K,
+    FLOOR_ARR16K,
+    FLOOR_BOX_ARR16K
+);
+
+/// `fill` of the large elements: 64 bytes written, as for the others, and their checksum.
+#[inline]
+fn fill_words(words: &mut [u64], seed: u64) -> u64 {
+    for (i, word) in words[..8].iter_mut().enumerate() {
+        *word = seed ^ i as u64;
+    }
+    words[..8].iter().sum()
 }

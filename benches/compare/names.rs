@@ -116,6 +116,12 @@ pub const PIPELINE_DEPTHS: [usize; 2] = [8, 64];
 /// A 4 KiB `Vec<u8>`, and a `Box<[u8; 64]>`.
 pub const VEC4K: &str = "vec4k";
 pub const BOX64: &str = "box64";
+/// Large elements held by value, 1,400 bytes (the size of a regex-automata search cache) and
+/// 16 KiB, and the same boxed.
+pub const ARR1400: &str = "arr1400";
+pub const ARR16K: &str = "arr16k";
+pub const BOX_ARR1400: &str = "box_arr1400";
+pub const BOX_ARR16K: &str = "box_arr16k";
 
 /// A criterion group: one workload with one element type.
 pub fn group(workload: &str, element: &str) -> String {

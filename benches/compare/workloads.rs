@@ -41,6 +41,7 @@ fn round_trip<E: Element, S: Subject<E>>(subject: &S) {
 const WARM_UP: usize = 64;
 
 /// `st_hit`: one thread, checkout and drop in a loop on a warm pool.
+#[derive(Clone, Copy)]
 pub struct StHit;
 
 impl Workload for StHit {
@@ -60,6 +61,7 @@ impl Workload for StHit {
 pub const BURST: usize = 16;
 
 /// `st_burst`: one thread holds [`BURST`] elements at once, then gives them all back.
+#[derive(Clone, Copy)]
 pub struct StBurst;
 
 impl Workload for StBurst {
@@ -94,6 +96,7 @@ impl Workload for StBurst {
 /// `mt_hit`: `threads` threads pinned round-robin to the machine's cores, each checking out and
 /// giving back on one shared pool. A criterion iteration is one round trip of the whole group:
 /// the time reported is wall time over total round trips (aggregate cost, inverse throughput).
+#[derive(Clone, Copy)]
 pub struct MtHit {
     pub threads: usize,
 }

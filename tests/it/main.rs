@@ -16,6 +16,7 @@
 //! | `budget` | the `pool_size` budget across threads: no starvation, unused budget given back |
 //! | `reclaim` | other threads' lists: `trim`, `clear` and the idle timeout reach idle threads; takers take before building |
 //! | `stress` | 8 to 16 threads, injected panics, exiting threads, teardown races |
+//! | `large` | elements kept in blocks of their own: handed out where they lie, moved and dropped once on every path |
 //! | `weight` | the weight budget: idle weight bounded under load, exact when quiet, heavy elements kept apart |
 //! | `regressions` | the minimal reproductions of the bugs these suites found, kept as regression tests |
 //!
@@ -28,6 +29,7 @@ mod adoption;
 mod budget;
 mod concurrency;
 mod guards;
+mod large;
 mod lifecycle;
 mod model;
 mod model_threads;
