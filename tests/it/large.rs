@@ -126,7 +126,7 @@ fn large_elements_by_value_and_by_guard_keep_their_bodies() {
     let mut rng = Rng::new(seed());
     let mut held: Vec<Big> = Vec::new();
     let mut detached = Vec::new();
-    for _ in 0..2_000 {
+    for _ in 0..if cfg!(miri) { 100 } else { 2_000 } {
         match rng.below(8) {
             0 | 1 => held.push(pool.get()),
             2 | 3 if !held.is_empty() => pool.put(held.swap_remove(0)),
