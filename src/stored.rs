@@ -235,18 +235,13 @@ thread_local! {
     static SPARE: SpareBlock = const { SpareBlock(Cell::new(None)) };
 }
 
-/// The layout of a block for one `T`.
-fn block_layout<T>() -> Layout {
-    Layout::new::<T>().align_to(64).expect("a valid layout")
-}
-
 /// A block for one `T`: the thread's spare block if it has `T`'s layout, else a new one.
 ///
 /// Out of line, as [`free_block`] is: a call costs little beside the move of a large element,
 /// and `put` and `get`, which take one in and out, stay small enough to be inlined.
 #[inline(never)]
 fn alloc_block<T>() -> NonNull<T> {
-    let layout = block_layout::<T>();
+    let layout = Layout::new::<T>();
     // `try_with`: a thread's destructors may give elements back after `SPARE` is gone.
     let spare = SPARE
         .try_with(|spare| match spare.0.get() {
@@ -279,7 +274,7 @@ fn alloc_block<T>() -> NonNull<T> {
 /// `block` came from `alloc_block::<T>`, holds no element any more, and is not used again.
 #[inline(never)]
 unsafe fn free_block<T>(block: *mut T) {
-    let layout = block_layout::<T>();
+    let layout = Layout::new::<T>();
     let block = block.cast::<u8>();
     let kept = SPARE
         .try_with(|spare| {
