@@ -6,7 +6,6 @@
 //! back there (`give_sent`); for most subjects that is the item itself.
 
 use std::marker::PhantomData;
-use std::mem::{ManuallyDrop, MaybeUninit, align_of, size_of};
 use std::ops::{Deref, DerefMut};
 use std::sync::Mutex;
 
@@ -92,36 +91,8 @@ macro_rules! sent_is_item {
 // Baselines.
 
 /// The floor: a `thread_local!` `RefCell<Vec<T>>` free list (pop or create, push back), capped
-/// at [`POOL_SIZE`] per thread, whose pop and push move the element as the pools' best moves
-/// do (see [`move_words`]): with `Vec::pop` and `Vec::push`, a 24-byte `Vec` is copied in
-/// pieces that the next load cannot take from the store buffer, and the floor measured the
-/// stall, not the least a pool can cost.
+/// at [`POOL_SIZE`] per thread.
 pub struct Floor;
-
-/// Moves the `T` at `src` to `dst` as whole aligned 8-byte words, each read and written once
-/// (volatile, so that the compiler does not merge them back into a `memcpy` it splits as it
-/// likes), for a `T` aligned to 8 and at most 64 bytes; any other `T` as `ptr::copy`. The
-/// same moves as `cachepool`'s lists make (its `src/word_move.rs`).
-///
-/// # Safety
-///
-/// As for `ptr::copy_nonoverlapping` of one `T`.
-#[inline(always)]
-unsafe fn move_words<T>(src: *const T, dst: *mut T) {
-    if align_of::<T>() < 8 || size_of::<T>() > 64 {
-        // SAFETY: the caller's contract.
-        return unsafe { std::ptr::copy_nonoverlapping(src, dst, 1) };
-    }
-    let (src, dst) = (
-        src.cast::<MaybeUninit<u64>>(),
-        dst.cast::<MaybeUninit<u64>>(),
-    );
-    for i in 0..size_of::<T>() / 8 {
-        // SAFETY: word `i` lies in both `T`s, aligned (the test above), and the caller vouches
-        // for the pointers.
-        unsafe { dst.add(i).write_volatile(src.add(i).read_volatile()) };
-    }
-}
 
 impl<E: Element> Subject<E> for Floor {
     const NAME: &'static str = names::FLOOR;
@@ -130,43 +101,25 @@ impl<E: Element> Subject<E> for Floor {
 
     #[inline]
     fn take(&self) -> Owned<E> {
-        let popped = E::with_floor_list(|list| {
-            let mut list = list.borrow_mut();
-            let len = list.len().checked_sub(1)?;
-            let mut element = MaybeUninit::<E>::uninit();
-            // SAFETY: `list[len]` is initialised; the length drops below it first, so it is
-            // moved out once.
-            unsafe {
-                list.set_len(len);
-                move_words(list.as_ptr().add(len), element.as_mut_ptr());
-                Some(element.assume_init())
-            }
-        });
-        Owned(popped.unwrap_or_else(E::create))
+        match E::with_floor_list(|list| list.borrow_mut().pop()) {
+            Some(element) => Owned(element),
+            None => Owned(E::create()),
+        }
     }
 
     #[inline]
     fn give(&self, Owned(mut element): Owned<E>) {
         element.reset();
-        let element = ManuallyDrop::new(element);
-        let kept = E::with_floor_list(|list| {
+        let full = E::with_floor_list(|list| {
             let mut list = list.borrow_mut();
-            let len = list.len();
-            if len == POOL_SIZE {
-                return false;
+            if list.len() < POOL_SIZE {
+                list.push(element);
+                None
+            } else {
+                Some(element)
             }
-            list.reserve(1);
-            // SAFETY: there is room at `len` (reserved), `element` is a live local moved in
-            // once: it is not dropped here.
-            unsafe {
-                move_words(&*element, list.as_mut_ptr().add(len));
-                list.set_len(len + 1);
-            }
-            true
         });
-        if !kept {
-            drop(ManuallyDrop::into_inner(element));
-        }
+        drop(full);
     }
 
     sent_is_item!();
