@@ -24,8 +24,6 @@ use std::cell::Cell;
 use std::mem::{ManuallyDrop, MaybeUninit, size_of};
 use std::ptr::NonNull;
 
-use crate::word_move;
-
 /// Elements larger than this many bytes are boxed inside the pool (see the module's doc).
 ///
 /// A choice between two measured ends: up to 64 bytes an element moves word by word at the
@@ -65,47 +63,6 @@ impl<T> Stored<T> {
             }
         } else {
             Stored(MaybeUninit::new(element))
-        }
-    }
-
-    /// Moves the element at `src` out, like [`std::ptr::read`]: the pointer alone if `T` is
-    /// boxed, else the element (word by word where [`word_move`] does that).
-    ///
-    /// # Safety
-    ///
-    /// As for `ptr::read`: `src` is valid for reads, aligned, and holds a `Stored<T>`, which
-    /// the caller treats as moved out afterwards.
-    #[inline(always)]
-    pub(crate) unsafe fn read(src: *const Self) -> Self {
-        if Self::BOXED {
-            // SAFETY: `src` holds a boxed element's pointer in its first bytes (the invariant),
-            // which are all a boxed `Stored` holds; the caller gives up the block to the copy.
-            unsafe { Self::from_raw(src.cast::<*mut T>().read_unaligned()) }
-        } else {
-            // SAFETY: the caller's contract is `word_move::read`'s.
-            unsafe { word_move::read(src) }
-        }
-    }
-
-    /// Moves the element at `src` to `dst`, like [`std::ptr::copy_nonoverlapping`] of one
-    /// `Stored<T>`: the pointer alone if `T` is boxed.
-    ///
-    /// # Safety
-    ///
-    /// As for `word_move::copy`: `src` is valid for reads and holds a `Stored<T>`, `dst` is
-    /// valid for writes, both aligned, not overlapping; the caller treats `*src` as moved out.
-    #[inline(always)]
-    pub(crate) unsafe fn copy(src: *const Self, dst: *mut Self) {
-        if Self::BOXED {
-            // SAFETY: as in `read`: the pointer is all a boxed `Stored` holds, and both ends
-            // are valid (the caller).
-            unsafe {
-                let boxed = src.cast::<*mut T>().read_unaligned();
-                dst.cast::<*mut T>().write_unaligned(boxed);
-            }
-        } else {
-            // SAFETY: the caller's contract is `word_move::copy`'s.
-            unsafe { word_move::copy(src, dst) }
         }
     }
 

@@ -12,6 +12,7 @@ use std::mem::ManuallyDrop;
 use std::ptr::NonNull;
 
 use crate::stored::Stored;
+use crate::word_move;
 
 /// The elements of a thread's list, warmest last.
 ///
@@ -192,8 +193,8 @@ impl<T> StoredVec<T> {
             // caller and the invariant), which the caller gives up to the result.
             unsafe { Stored::from_raw(self.ptr.cast::<*mut T>().add(at).read()) }
         } else {
-            // SAFETY: as above, an element kept in place.
-            unsafe { Stored::read(self.ptr.cast::<Stored<T>>().as_ptr().add(at)) }
+            // SAFETY: as above, an element kept in place, which `Stored<T>` is as a `T` is.
+            unsafe { word_move::read(self.ptr.cast::<Stored<T>>().as_ptr().add(at)) }
         }
     }
 
@@ -214,8 +215,8 @@ impl<T> StoredVec<T> {
                 self.ptr.cast::<*mut T>().add(at).write(raw);
             }
         } else {
-            // SAFETY: as above; `Stored::copy` of an element kept in place.
-            unsafe { Stored::copy(src, self.ptr.cast::<Stored<T>>().as_ptr().add(at)) };
+            // SAFETY: as above, an element kept in place, moved as a `T` is.
+            unsafe { word_move::copy(src, self.ptr.cast::<Stored<T>>().as_ptr().add(at)) };
         }
     }
 }
